@@ -1,0 +1,247 @@
+"""Dispute-type classifier: adds a `dispute_type` entity to every route message.
+
+Why a separate classifier and not DIET entities: a dispute type is a property of
+the whole message ("隔壁的牛吃了我家苞谷" is `neighbour` with no single word saying
+so), not a span, and spans that cut through jieba tokens are dropped at training
+(RasaHQ/rasa#7689). The labels come from the training data's block metadata:
+
+    - intent: mediation
+      metadata:
+        dispute_type: neighbour
+      examples: |
+        - ...
+
+Features are character 1–3-grams of the normalised text plus keyword hits per
+type from knowledge/dispute_types.yml; a logistic regression decides. Both the
+fitted model and the keywords are persisted in the Rasa model, so a trained model
+does not read knowledge/ at run time. Follows the shape of Rasa's own components
+(`rasa/nlu/classifiers/logistic_regression_classifier.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Text
+
+import numpy as np
+import scipy.sparse
+import yaml
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from xiangyin.text import compact
+
+logger = logging.getLogger(__name__)
+
+ENTITY_NAME = "dispute_type"
+METADATA_KEY = "dispute_type"
+
+
+def labelled_examples(messages: Sequence[Message]) -> tuple[list[str], list[str]]:
+    """Texts and dispute-type labels of the messages whose block carries one."""
+    texts, labels = [], []
+    for message in messages:
+        metadata = message.get("metadata") or {}
+        label = (metadata.get("intent") or {}).get(METADATA_KEY)
+        if label and message.get(TEXT):
+            texts.append(message.get(TEXT))
+            labels.append(label)
+    return texts, labels
+
+
+class KeywordFeatures:
+    """Counts, per dispute type, the knowledge keywords found in a text."""
+
+    def __init__(self, keywords: Dict[str, List[str]]) -> None:
+        self.types = sorted(keywords)
+        self.keywords = {t: sorted({compact(k) for k in keywords[t] if k}) for t in self.types}
+
+    def transform(self, texts: Sequence[str]) -> scipy.sparse.csr_matrix:
+        """One row per text, one column per type: sum of matched keyword lengths (log-scaled)."""
+        rows = np.zeros((len(texts), len(self.types)), dtype=np.float64)
+        for i, text in enumerate(texts):
+            norm = compact(text)
+            for j, dispute_type in enumerate(self.types):
+                hits = sum(len(k) for k in self.keywords[dispute_type] if k in norm)
+                rows[i, j] = np.log1p(hits)
+        return scipy.sparse.csr_matrix(rows)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
+class DisputeTypeClassifier(GraphComponent):
+    """Classifies the dispute type of petition / mediation / legal-aid messages."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """Defaults; each can be overridden in config.yml."""
+        return {
+            # knowledge file with the keywords of each dispute type
+            "keywords_file": "knowledge/dispute_types.yml",
+            # intents whose messages get a dispute type
+            "route_intents": ["petition", "mediation", "legal_aid"],
+            # weight of the keyword columns against the n-gram columns
+            "keyword_weight": 1.5,
+            # regularisation of the logistic regression (larger = less)
+            "C": 8.0,
+            "ngram_max": 3,
+            # below this probability, fall back to `fallback_type`
+            "min_confidence": 0.0,
+            "fallback_type": "other",
+        }
+
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        vectorizer: Any = None,
+        classifier: Any = None,
+        keywords: Optional[Dict[str, List[str]]] = None,
+    ) -> None:
+        self._config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self.vectorizer = vectorizer
+        self.classifier = classifier
+        self.keywords = keywords or {}
+        self._keyword_features = KeywordFeatures(self.keywords)
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "DisputeTypeClassifier":
+        """Creates an untrained component; reads the keywords from knowledge/."""
+        path = Path(config.get("keywords_file") or cls.get_default_config()["keywords_file"])
+        keywords: Dict[str, List[str]] = {}
+        if path.exists():
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            entries = data.get("dispute_types", data)
+            if isinstance(entries, dict):
+                keywords = {k: list(v.get("keywords") or []) for k, v in entries.items()}
+            else:
+                keywords = {e["id"]: list(e.get("keywords") or []) for e in entries}
+        else:
+            logger.warning("No dispute-type keywords at %s; using n-grams only.", path)
+        return cls(config, model_storage, resource, keywords=keywords)
+
+    def _features(self, texts: Sequence[str]) -> scipy.sparse.csr_matrix:
+        ngrams = self.vectorizer.transform([compact(t) for t in texts])
+        if not self.keywords:
+            return ngrams
+        weight = float(self._config["keyword_weight"])
+        return scipy.sparse.hstack([ngrams, self._keyword_features.transform(texts) * weight]).tocsr()
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Fits the classifier on the examples whose block names a dispute type."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        texts, labels = labelled_examples(training_data.intent_examples)
+        if len(set(labels)) < 2:
+            logger.warning("Fewer than two dispute types in the training data; not training.")
+            return self._resource
+        self.vectorizer = TfidfVectorizer(
+            analyzer="char", ngram_range=(1, int(self._config["ngram_max"])), sublinear_tf=True
+        )
+        self.vectorizer.fit([compact(t) for t in texts])
+        self.classifier = LogisticRegression(
+            C=float(self._config["C"]), max_iter=2000, class_weight="balanced"
+        )
+        self.classifier.fit(self._features(texts), labels)
+        self.persist()
+        return self._resource
+
+    def predict(self, texts: Sequence[str]) -> List[tuple[str, float]]:
+        """(dispute type, probability) for each text."""
+        if self.classifier is None or not texts:
+            return [(self._config["fallback_type"], 0.0) for _ in texts]
+        probabilities = self.classifier.predict_proba(self._features(texts))
+        results = []
+        for row in probabilities:
+            best = int(np.argmax(row))
+            label, confidence = str(self.classifier.classes_[best]), float(row[best])
+            if confidence < float(self._config["min_confidence"]):
+                label = self._config["fallback_type"]
+            results.append((label, confidence))
+        return results
+
+    def _wants_dispute_type(self, message: Message) -> bool:
+        routes = set(self._config["route_intents"])
+        intent = (message.get(INTENT) or {}).get("name")
+        if intent in routes:
+            return True
+        # A low-confidence route message still gets a type, for the follow-up question.
+        ranking = message.get(INTENT_RANKING_KEY) or []
+        top = next((r.get("name") for r in ranking if r.get("name") != "nlu_fallback"), None)
+        return intent == "nlu_fallback" and top in routes
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Adds the `dispute_type` entity to route messages."""
+        chosen = [m for m in messages if m.get(TEXT) and self._wants_dispute_type(m)]
+        for message, (label, confidence) in zip(chosen, self.predict([m.get(TEXT) for m in chosen])):
+            entities = [e for e in message.get(ENTITIES, []) if e.get("entity") != ENTITY_NAME]
+            entities.append(
+                {
+                    "entity": ENTITY_NAME,
+                    "value": label,
+                    "start": 0,
+                    "end": len(message.get(TEXT)),
+                    "confidence": confidence,
+                    "extractor": self.__class__.__name__,
+                }
+            )
+            message.set(ENTITIES, entities, add_to_output=True)
+        return messages
+
+    def persist(self) -> None:
+        """Saves the vectorizer and classifier (skops, as Rasa's own classifiers do)."""
+        import skops.io as sio
+
+        with self._model_storage.write_to(self._resource) as model_dir:
+            if self.classifier is not None:
+                sio.dump(self.vectorizer, model_dir / "vectorizer.skops")
+                sio.dump(self.classifier, model_dir / "classifier.skops")
+            (model_dir / "keywords.json").write_text(
+                json.dumps(self.keywords, ensure_ascii=False), encoding="utf-8"
+            )
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "DisputeTypeClassifier":
+        """Loads the fitted model; types are checked to be scikit-learn/numpy ones."""
+        import skops.io as sio
+
+        try:
+            with model_storage.read_from(resource) as model_dir:
+                keywords = json.loads((model_dir / "keywords.json").read_text(encoding="utf-8"))
+                parts = []
+                for name in ("vectorizer.skops", "classifier.skops"):
+                    path = model_dir / name
+                    if not path.exists():
+                        parts.append(None)
+                        continue
+                    untrusted = sio.get_untrusted_types(file=path)
+                    if any(not t.split(".")[0] in {"sklearn", "numpy", "scipy", "builtins"} for t in untrusted):
+                        raise ValueError(f"unexpected types in {name}: {untrusted}")
+                    parts.append(sio.load(path, trusted=untrusted))
+            return cls(config, model_storage, resource, parts[0], parts[1], keywords)
+        except (ValueError, FileNotFoundError) as error:
+            logger.warning("Dispute-type model not loaded (%s); every message gets 'other'.", error)
+            return cls(config, model_storage, resource)

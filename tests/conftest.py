@@ -1,0 +1,70 @@
+"""Shared fixtures: trackers built the way RasaHQ/financial-demo builds them."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def domain() -> dict:
+    """The real domain.yml, as the action server receives it."""
+    return yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def dispatcher() -> CollectingDispatcher:
+    return CollectingDispatcher()
+
+
+def tracker_from_fixture(name: str, **changes: Any) -> Tracker:
+    """A Tracker from tests/fixtures/<name>.json, with top-level fields replaced."""
+    state = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    state = copy.deepcopy(state)
+    for key, value in changes.items():
+        if key == "slots":
+            state["slots"].update(value)
+        else:
+            state[key] = value
+    return Tracker.from_dict(state)
+
+
+def message(text: str, intent: str, confidence: float = 0.95, entities: list | None = None) -> dict:
+    """A latest_message as the Rasa server sends it to the action server."""
+    return {
+        "text": text,
+        "intent": {"name": intent, "confidence": confidence},
+        "intent_ranking": [{"name": intent, "confidence": confidence}],
+        "entities": entities or [],
+    }
+
+
+def in_form(form: str, requested: str, text: str, intent: str = "inform", confidence: float = 0.9,
+            entities: list | None = None, **slots: Any) -> Tracker:
+    """A tracker inside `form`, which has just asked for `requested`."""
+    return tracker_from_fixture(
+        "tracker_in_form",
+        active_loop={"name": form},
+        latest_message=message(text, intent, confidence, entities),
+        slots={"requested_slot": requested, **slots},
+    )
+
+
+def responses(dispatcher: CollectingDispatcher) -> list[str]:
+    """Names of the domain responses the action sent."""
+    return [m.get("response") for m in dispatcher.messages]
+
+
+def slot_events(events: list[dict]) -> dict:
+    """The slots an action set: {name: value}."""
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}

@@ -1,0 +1,3 @@
+from xiangyin.cli import main
+
+raise SystemExit(main())

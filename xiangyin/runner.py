@@ -1,0 +1,105 @@
+"""`make run`: start the action server and the Rasa server, then the chat.
+
+Ctrl-C (or leaving the chat) stops everything this started: each child runs in
+its own process group and gets SIGTERM, then SIGKILL if it does not go.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from xiangyin.config import PROJECT_ROOT, settings
+from xiangyin.messages import say
+
+START_TIMEOUT_S = 180
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    handle = log.open("ab")
+    return subprocess.Popen(
+        args, cwd=PROJECT_ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def start_servers(model: str) -> list[subprocess.Popen]:
+    """Start the action server and the Rasa server; return the processes."""
+    python = sys.executable
+    logs = PROJECT_ROOT / "logs"
+    actions = _spawn(
+        [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings().action_port)],
+        logs / "actions.log",
+    )
+    rasa = _spawn(
+        [
+            python, "-m", "rasa", "run",
+            "--model", model,
+            "--port", str(settings().rasa_port),
+            "--credentials", "credentials.yml",
+            "--endpoints", "endpoints.yml",
+        ],
+        logs / "rasa.log",
+    )
+    return [actions, rasa]
+
+
+def wait_until_up(url: str, processes: list[subprocess.Popen], timeout: float = START_TIMEOUT_S) -> bool:
+    """Poll `url` until it answers; False if a process died or time ran out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            return False
+        try:
+            if requests.get(url, timeout=2).ok:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM each process group, then SIGKILL what is left after 10 s."""
+    for process in processes:
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 10
+    for process in processes:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def run_all(model: str) -> int:
+    """Start everything, chat in the terminal, and stop everything on exit."""
+    from xiangyin.chat import run_chat
+
+    if settings().telegram_token:
+        print(say("telegram_not_ready"))
+    print(say("starting"))
+    processes = start_servers(model)
+    try:
+        base = settings().rasa_url
+        action_health = f"http://127.0.0.1:{settings().action_port}/health"
+        if not (wait_until_up(action_health, processes) and wait_until_up(base + "/", processes)):
+            print("could not start the assistant; see logs/rasa.log and logs/actions.log", file=sys.stderr)
+            return 1
+        return run_chat(base)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop(processes)

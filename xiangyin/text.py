@@ -1,0 +1,43 @@
+"""Text normalisation shared by the NLU pipeline, the actions and the bot.
+
+Villagers type Traditional characters, full-width digits and stray spaces; the
+model and the keyword matchers should see one canonical form of each message.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+_SPACES = re.compile(r"\s+")
+
+
+@functools.lru_cache(maxsize=1)
+def _t2s():
+    from opencc import OpenCC  # opencc-python-reimplemented, pure Python
+
+    return OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Convert Traditional Chinese characters to Simplified (others unchanged)."""
+    if not text:
+        return text
+    return _t2s().convert(text)
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width → half-width), Traditional → Simplified, lower-case.
+
+    Keeps the length of the text whenever the conversion is character-for-character,
+    which it is for almost every message; callers that need offsets check it.
+    """
+    if not text:
+        return ""
+    return to_simplified(unicodedata.normalize("NFKC", text)).lower()
+
+
+def compact(text: str) -> str:
+    """`normalize` and drop all whitespace: for keyword matching on free text."""
+    return _SPACES.sub("", normalize(text))
