@@ -20,8 +20,6 @@ TRAIN_INPUTS := config.yml domain.yml $(wildcard nlu_data/*.yml nlu_data/nlu/*.y
 
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
-# jieba caches its prefix dictionary; keep the cache in the project (writable).
-export JIEBA_CACHE_DIR := $(CURDIR)/build
 
 .PHONY: help setup generate train run test test-fast lint bench lock clean
 
@@ -67,7 +65,7 @@ test: $(MODEL)
 	$(PY) -m pytest -p no:cacheprovider
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check xiangyin actions nlu_components tests
+	$(VENV)/bin/ruff check xiangyin actions nlu_components records tests
 
 bench: $(MODEL)
 	$(PY) -m xiangyin.bench --model $(MODEL)

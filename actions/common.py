@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -58,3 +60,41 @@ def latest_entity(tracker: Tracker, name: str) -> Any:
 def place_label(tracker: Tracker) -> str:
     """“共和镇天台村” for read-backs."""
     return f"{tracker.get_slot('township') or ''}{tracker.get_slot('village') or ''}" or "（未填）"
+
+
+@functools.lru_cache(maxsize=1)
+def case_engine():
+    """The case store's engine; the schema is brought to head by Alembic once.
+
+    Set XIANGYIN_AUTO_MIGRATE=0 when a deployment runs `xiangyin cases migrate`
+    itself before starting several action servers.
+    """
+    from records.store import make_engine, migrate
+
+    engine = make_engine()
+    if os.environ.get("XIANGYIN_AUTO_MIGRATE", "1") != "0":
+        migrate(engine)
+    return engine
+
+
+def unit_of_work():
+    """A new unit of work on the case store."""
+    from records.store import UnitOfWork
+
+    return UnitOfWork(case_engine())
+
+
+def latest_user_timestamp(tracker: Tracker) -> float | None:
+    """When the villager sent the latest message (identifies one submission)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return event.get("timestamp")
+    return None
+
+
+def place_ids(tracker: Tracker) -> tuple[str | None, str | None]:
+    """(township id, village id) of the place in the slots, when knowledge knows it."""
+    place = knowledge().find_place(f"{tracker.get_slot('township') or ''}{tracker.get_slot('village') or ''}")
+    if not place:
+        return None, None
+    return (place.township.id if place.township else None, place.village.id if place.village else None)

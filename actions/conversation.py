@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.common import latest_entity, unit_of_work
+from actions.emergency import handle_emergency
 from actions.submit import reset_case_slots
+from xiangyin.messages import status_label
 
 FALLBACK_INTENT = "nlu_fallback"
+MAX_CASES_LISTED = 3
 
 
 def consecutive_fallbacks(tracker: Tracker) -> int:
@@ -34,6 +39,9 @@ class ActionHandleFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
+        emergency = handle_emergency(dispatcher, tracker, "mediation", None)
+        if emergency is not None:
+            return emergency
         misses = consecutive_fallbacks(tracker)
         if not (tracker.latest_message.get("text") or "").strip():
             dispatcher.utter_message(response="utter_empty_message")
@@ -76,7 +84,7 @@ class ActionHumanHandoff(Action):
 
 
 class ActionCheckCase(Action):
-    """“我的事办得咋样了”."""
+    """“我的事办得咋样了”: the villager's own cases only, with status and the next date."""
 
     def name(self) -> Text:
         return "action_check_case"
@@ -84,5 +92,29 @@ class ActionCheckCase(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
-        dispatcher.utter_message(response="utter_check_case_unavailable")
+        from records.services import cases_for_villager, find_case_for_villager, next_date_that_matters
+
+        number = latest_entity(tracker, "case_id")
+        uow = unit_of_work()
+        if number:
+            case = find_case_for_villager(uow, tracker.sender_id, number)
+            if case is None:  # wrong, or someone else's: never say which
+                dispatcher.utter_message(response="utter_case_not_found", number=number)
+                return []
+            cases = [case]
+        else:
+            cases = cases_for_villager(uow, tracker.sender_id)[:MAX_CASES_LISTED]
+        if not cases:
+            dispatcher.utter_message(response="utter_no_cases")
+            return []
+        today = date.today()
+        for case in cases:
+            upcoming = next_date_that_matters(case, today)
+            dispatcher.utter_message(
+                response="utter_case_status",
+                number=case.number,
+                status=status_label(case.status),
+                agency=case.agency.name if case.agency else "",
+                next=upcoming.explain if upcoming else "",
+            )
         return []

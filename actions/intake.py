@@ -9,6 +9,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import FORM_OF_ROUTE, knowledge, latest_entity, latest_intent, latest_text
+from actions.emergency import handle_emergency
 from xiangyin.text import compact
 
 # A first message this long is the story itself, not just "我要调解".
@@ -42,6 +43,9 @@ class ActionStartRoute(Action):
         route = latest_intent(tracker)
         if route not in FORM_OF_ROUTE:
             return []
+        emergency = handle_emergency(dispatcher, tracker, route, latest_entity(tracker, "dispute_type"))
+        if emergency is not None:
+            return [ActiveLoop(None), *emergency]
         events: List[EventType] = [SlotSet("route", route), SlotSet("confirmed", None)]
         if tracker.active_loop.get("name") and tracker.active_loop.get("name") != FORM_OF_ROUTE[route]:
             events.insert(0, ActiveLoop(None))

@@ -238,7 +238,7 @@ class DisputeTypeClassifier(GraphComponent):
                         parts.append(None)
                         continue
                     untrusted = sio.get_untrusted_types(file=path)
-                    if any(not t.split(".")[0] in {"sklearn", "numpy", "scipy", "builtins"} for t in untrusted):
+                    if any(t.split(".")[0] not in {"sklearn", "numpy", "scipy", "builtins"} for t in untrusted):
                         raise ValueError(f"unexpected types in {name}: {untrusted}")
                     parts.append(sio.load(path, trusted=untrusted))
             return cls(config, model_storage, resource, parts[0], parts[1], keywords)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,11 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Actions write cases: give this test run its own SQLite file, before any
+# settings are read (they are cached per process).
+if not os.environ.get("XIANGYIN_TEST_KEEP_DATABASE_URL"):
+    os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='xiangyin-test-')}/cases.db"
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from rasa_sdk.executor import CollectingDispatcher
 
 from actions.confirm import ActionAskConfirmed, ActionAskVillage
-from actions.conversation import ActionCancel, ActionHandleFallback, ActionHumanHandoff
+from actions.conversation import ActionCancel, ActionCheckCase, ActionHandleFallback, ActionHumanHandoff
 from actions.forms import ValidateLegalAidForm, ValidateMediationForm, ValidatePetitionForm
 from actions.intake import ActionStartRoute
 from actions.service import ActionAnswerService
@@ -144,23 +147,90 @@ async def test_the_village_question_offers_the_seven_townships(dispatcher, domai
     assert titles == ["共和镇", "新桥镇", "江坡镇", "凤屯镇", "蟠猫乡", "戌街乡", "安乐乡"]
 
 
-# --- submission and routing -------------------------------------------------
+# --- submission, routing, status ---------------------------------------------
 
 
-async def test_a_neighbour_dispute_goes_to_the_village_mediation_committee(dispatcher, domain):
+def submitted(dispatcher) -> dict:
+    return next(m for m in dispatcher.messages if m.get("response") == "utter_case_filed")
+
+
+async def test_a_neighbour_dispute_becomes_a_case_for_the_village_mediation_committee(dispatcher, domain):
     tracker = in_form("mediation_form", None, "对", intent="affirm", route="mediation", dispute_type="neighbour",
+                      facts="隔壁的牛吃了我家苞谷", other_party="王老三", phone="13987654321",
                       mediation_consent=True, village="天台村", township="共和镇", confirmed=True)
     events = await run(ActionSubmitCase(), dispatcher, tracker, domain)
-    assert dispatcher.messages[0]["response"] == "utter_submitted_mediation"
-    assert dispatcher.messages[0]["agency"] == "天台村人民调解委员会"
-    assert slot_events(events)["facts"] is None  # ready for the next matter
+    filed = submitted(dispatcher)
+    assert filed["agency"] == "天台村人民调解委员会"
+    assert re.fullmatch(r"MD-\d{4}-[2-9A-HJKMNP-Z]{4}", filed["number"])
+    assert "utter_mediation_next_step" in responses(dispatcher)
+    slots = slot_events(events)
+    assert slots["facts"] is None and slots["case_id"] == filed["number"]
 
 
-async def test_a_complaint_about_a_cadre_goes_to_the_county_petition_bureau(dispatcher, domain):
+async def test_a_complaint_about_a_cadre_goes_to_the_county_petition_bureau_with_a_dated_reply(dispatcher, domain):
     tracker = in_form("petition_form", None, "对", intent="affirm", route="petition", dispute_type="other",
-                      village="天台村", township="共和镇", confirmed=True)
+                      facts="村主任把低保名额给了亲戚", petition_request="重新评定", name="张美华",
+                      phone="13987654321", village="天台村", township="共和镇", confirmed=True)
     await run(ActionSubmitCase(), dispatcher, tracker, domain)
-    assert "信访局" in dispatcher.messages[0]["agency"]
+    assert "信访局" in submitted(dispatcher)["agency"]
+    deadline = next(m for m in dispatcher.messages if m.get("response") == "utter_case_deadline")
+    assert re.search(r"\d{1,2}月\d{1,2}日", deadline["explain"])
+
+
+async def test_a_migrant_worker_asking_for_wages_needs_no_hardship_test(dispatcher, domain):
+    tracker = in_form("legal_aid_form", None, "对", intent="affirm", route="legal_aid", dispute_type="labour",
+                      facts="老板欠我三个月工资不给", time_limit="没有或不清楚", economic_status="在外面打工的农民工",
+                      phone="13812345678", village="石坝村", township="新桥镇", confirmed=True)
+    await run(ActionSubmitCase(), dispatcher, tracker, domain)
+    assert "法律援助" in submitted(dispatcher)["agency"]
+    assert "utter_legal_aid_no_hardship_test" in responses(dispatcher)
+    assert "utter_legal_aid_materials" in responses(dispatcher)
+
+
+async def test_confirming_twice_does_not_file_the_matter_twice(domain):
+    tracker_args = dict(route="mediation", dispute_type="debt", facts="借了三千块不还", other_party="李四",
+                        phone="13987654321", mediation_consent=True, village="天台村", township="共和镇",
+                        confirmed=True)
+    numbers = set()
+    for _ in range(2):
+        dispatcher = type(CollectingDispatcher())()
+        tracker = in_form("mediation_form", None, "对", intent="affirm", **tracker_args)
+        tracker.events = [{"event": "user", "text": "对", "timestamp": 1790000000.5}]
+        await run(ActionSubmitCase(), dispatcher, tracker, domain)
+        numbers.add(submitted(dispatcher)["number"])
+    assert len(numbers) == 1
+
+
+async def test_a_villager_sees_their_own_case_and_not_someone_elses(domain):
+    filing = CollectingDispatcher()
+    tracker = in_form("petition_form", None, "对", intent="affirm", route="petition", dispute_type="other",
+                      facts="路坏了半年没人修", petition_request="修路", name="杨", phone="13987654321",
+                      village="天台村", township="共和镇", confirmed=True)
+    await run(ActionSubmitCase(), filing, tracker, domain)
+    number = submitted(filing)["number"]
+
+    own = CollectingDispatcher()
+    await run(ActionCheckCase(), own, tracker_from_fixture("tracker_in_form",
+              latest_message=message(f"{number}到哪一步了", "check_case",
+                                     entities=[{"entity": "case_id", "value": number}])), domain)
+    assert own.messages[0]["response"] == "utter_case_status"
+    assert own.messages[0]["number"] == number and "信访局" in own.messages[0]["agency"]
+
+    stranger = CollectingDispatcher()
+    other = tracker_from_fixture("tracker_in_form", sender_id="someone-else",
+                                 latest_message=message(f"查{number}", "check_case",
+                                                        entities=[{"entity": "case_id", "value": number}]))
+    await run(ActionCheckCase(), stranger, other, domain)
+    assert [m["response"] for m in stranger.messages] == ["utter_case_not_found"]
+
+
+async def test_danger_now_gets_110_first_and_an_urgent_case_not_a_form(dispatcher, domain):
+    latest = message("他拿着刀在我家门口吼，说要砍人", "mediation",
+                     entities=[{"entity": "dispute_type", "value": "injury"}])
+    tracker = tracker_from_fixture("tracker_new_conversation", latest_message=latest, sender_id="villager-danger")
+    events = await run(ActionStartRoute(), dispatcher, tracker, domain)
+    assert responses(dispatcher)[:2] == ["utter_emergency", "utter_emergency_filed"]
+    assert {"event": "followup", "timestamp": None, "name": "action_listen"} in events
 
 
 # --- service, fallback, cancel, handoff -------------------------------------

@@ -466,14 +466,18 @@ def test_a_neighbour_dispute_in_tiantai_goes_to_tiantai_mediation_committee(
     assert decision.chain[0].township_id == "gonghe"
 
 
-@pytest.mark.parametrize("route", ["mediation", "legal_aid"])
-def test_wage_arrears_go_to_labour_inspection_with_legal_aid_offered(
-    knowledge: Knowledge, route: str
-) -> None:
-    decision = knowledge.route_case(route, "labour", "gonghe", "tiantai")
+def test_wage_arrears_go_to_labour_inspection_with_legal_aid_offered(knowledge: Knowledge) -> None:
+    decision = knowledge.route_case("mediation", "labour", "gonghe", "tiantai")
     assert decision.agency.kind == "county_labour_inspection"
     assert [a.kind for a in decision.chain] == ["county_labour_arbitration"]
     assert "legal_aid" in decision.also_offer
+
+
+def test_a_legal_aid_application_about_wages_goes_to_the_legal_aid_center(knowledge: Knowledge) -> None:
+    decision = knowledge.route_case("legal_aid", "labour", "gonghe", "tiantai")
+    assert decision.agency.kind == "county_legal_aid_center"
+    assert decision.intake is not None and decision.intake.kind == "township_justice_office"
+    assert "county_labour_inspection" in decision.also_offer
 
 
 def test_a_general_petition_goes_to_the_county_petition_bureau(knowledge: Knowledge) -> None:

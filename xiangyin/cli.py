@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start Rasa, the action server and the chat")
     run.add_argument("--model", default="models/xiangyin.tar.gz")
     run.set_defaults(func=_cmd_run)
+
+    from xiangyin.cases_cli import register as register_cases
+    register_cases(sub)
     return parser
 
 

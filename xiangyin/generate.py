@@ -38,7 +38,9 @@ def lookup_tables(knowledge: Knowledge) -> str:
         ("village", knowledge.village_names()),
     ):
         lines += [f"- lookup: {name}", "  examples: |"]
-        lines += [f"    - {v}" for v in sorted(set(values))]
+        # Longest first: Rasa joins the values into one alternation, and the
+        # first alternative that matches wins ("共和镇" before its alias "共和").
+        lines += [f"    - {v}" for v in sorted(set(values), key=lambda v: (-len(v), v))]
     return "\n".join(lines) + "\n"
 
 

@@ -66,7 +66,15 @@ def main_check(
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        lines = knowledge_check(getattr(ns, "root", None))
+        root = getattr(ns, "root", None)
+        lines = knowledge_check(root)
+        # case_rules.yml belongs to the case records; check it against the same knowledge.
+        from records.case_rules import load_case_rules
+
+        from xiangyin.knowledge import load_knowledge
+
+        rules = load_case_rules(root, load_knowledge(root))
+        lines.append(f"case rules: {len(rules.emergency.keywords)} emergency words")
     except KnowledgeError as exc:
         print(f"knowledge check FAILED: {exc}", file=err)
         return 1

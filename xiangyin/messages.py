@@ -32,6 +32,18 @@ def messages() -> dict[str, str]:
     return data
 
 
+@functools.lru_cache(maxsize=1)
+def status_labels() -> dict[str, str]:
+    """Plain words for each case status, from knowledge/frontend.yml."""
+    path = settings().knowledge_dir / "frontend.yml"
+    return dict((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("statuses") or {})
+
+
+def status_label(status: object) -> str:
+    """“已受理” for `accepted`; the code itself if the file lacks it."""
+    return status_labels().get(str(status), str(status))
+
+
 def say(key: str, **values: object) -> str:
     """One message, with its {placeholders} filled."""
     return messages()[key].format(**values)

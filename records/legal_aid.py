@@ -1,0 +1,204 @@
+"""Legal-aid screening of a finished form (《法律援助法》 Art 31, 32, 42, 44).
+
+A first look, for staff and for what the bot tells the villager — the 法律援助中心 decides.
+Everything matched comes from knowledge/legal_aid.yml (keywords per article) and
+knowledge/case_rules.yml (how villagers say how long they have left); this module only
+combines them:
+
+* Art 31: is the matter on the list (赡养费, 劳动报酬, 工伤 …)?
+* Art 32: a situation with no hardship test (家暴, 虐待, 遗弃 …)?
+* Art 42: is the applicant in a group whose hardship check is waived (低保, 残疾, 农民工 …)?
+* Art 44: urgent — their own limit ends in fewer than 7 days, or preservation is needed?
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from records.case_rules import CaseRules, get_case_rules
+from records.domain import Screening
+from xiangyin.knowledge import Knowledge, LegalAidItem, get_knowledge, normalise_text
+
+__all__ = ["TimeLimitAnswer", "parse_time_limit", "screen"]
+
+_CN_DIGITS = {
+    "零": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+_NUMBER = r"\d{1,3}|[零一二两三四五六七八九十]{1,3}"
+# Explicit dates: "12月3日", "12月3号", "3号".  Written in code because they are grammar,
+# not county knowledge.
+_MONTH_DAY = re.compile(rf"({_NUMBER})月({_NUMBER})[日号]")
+_DAY_ONLY = re.compile(rf"(?<![月\d])({_NUMBER})号")
+
+
+def _cn_number(text: str) -> int | None:
+    """'5' → 5, '三' → 3, '十五' → 15, '二十' → 20, '两' → 2; None if not a number."""
+    if text.isdigit():
+        return int(text)
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        tens_value = _CN_DIGITS.get(tens, None) if tens else 1
+        ones_value = _CN_DIGITS.get(ones, None) if ones else 0
+        if tens_value is None or ones_value is None:
+            return None
+        return tens_value * 10 + ones_value
+    if len(text) == 1 and text in _CN_DIGITS:
+        return _CN_DIGITS[text]
+    return None
+
+
+@dataclass(frozen=True)
+class TimeLimitAnswer:
+    """What the villager said about their own time limit.
+
+    ``days_left`` counts calendar days from ``today`` to the expiry (0 = today);
+    ``approximate`` is True for "下周" and the like (the earliest possible day is used, so
+    that a possibly-urgent case is flagged rather than missed); ``stated_none`` is True for
+    "没有" / "不清楚"; ``understood`` is False when an answer was given but not understood.
+    """
+
+    days_left: int | None
+    expiry: date | None
+    stated_none: bool
+    approximate: bool
+    understood: bool
+
+
+def parse_time_limit(
+    text: str | None, today: date, rules: CaseRules | None = None
+) -> TimeLimitAnswer:
+    """Read "还有5天", "还剩三天", "下周就到期", "12月3号", "没有" into days left."""
+    words = (rules or get_case_rules()).time_limit_answers
+    norm = normalise_text(text or "")
+    if not norm:
+        return TimeLimitAnswer(None, None, False, False, True)
+
+    def answer(expiry: date, approximate: bool = False) -> TimeLimitAnswer:
+        return TimeLimitAnswer((expiry - today).days, expiry, False, approximate, True)
+
+    match = _MONTH_DAY.search(norm)
+    if match:
+        month, day = _cn_number(match[1]), _cn_number(match[2])
+        if month and day and 1 <= month <= 12:
+            year = today.year
+            day = min(day, calendar.monthrange(year, month)[1])
+            expiry = date(year, month, day)
+            if expiry < today:  # "1月5号" said in December means next January
+                expiry = date(year + 1, month, min(day, calendar.monthrange(year + 1, month)[1]))
+            return answer(expiry)
+    match = _DAY_ONLY.search(norm)
+    if match:
+        day = _cn_number(match[1])
+        if day and 1 <= day <= 31:
+            year, month = today.year, today.month
+            if day < today.day:
+                year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+            return answer(date(year, month, min(day, calendar.monthrange(year, month)[1])))
+
+    # "3个月", "五天", "两个星期": longest unit first so 个月 wins over 月.
+    units = sorted(words.units.items(), key=lambda kv: -len(kv[0]))
+    unit_pattern = "|".join(re.escape(normalise_text(u)) for u, _ in units)
+    match = re.search(rf"(?<![\d月])({_NUMBER})\s*多?个?({unit_pattern})", norm)
+    if match:
+        count = _cn_number(match[1])
+        unit_days = dict((normalise_text(u), d) for u, d in units)[match[2]]
+        if count is not None:
+            return answer(today + timedelta(days=count * unit_days))
+
+    for phrase, days in sorted(words.relative_days.items(), key=lambda kv: -len(kv[0])):
+        if normalise_text(phrase) in norm:
+            return answer(today + timedelta(days=days))
+    if any(normalise_text(p) in norm for p in words.next_week):
+        # Earliest day of next week: next Monday.
+        return answer(today + timedelta(days=7 - today.weekday()), approximate=True)
+    if any(normalise_text(p) in norm for p in words.this_week):
+        # This week ends on Sunday; the earliest possible day is today.
+        return answer(today + timedelta(days=6 - today.weekday()), approximate=True)
+    if any(normalise_text(p) in norm for p in words.month_end):
+        last = calendar.monthrange(today.year, today.month)[1]
+        return answer(date(today.year, today.month, last), approximate=True)
+
+    none_words = [normalise_text(w) for w in words.none]
+    if norm in none_words or any(norm.startswith(w) for w in none_words):
+        return TimeLimitAnswer(None, None, True, False, True)
+    return TimeLimitAnswer(None, None, False, False, False)
+
+
+def _reason(item: LegalAidItem, text: str) -> str:
+    """ "31(5): 请求…劳动报酬 [欠工资]": the article, its wording and the words that matched."""
+    norm = normalise_text(text)
+    hits = [k for k in item.keywords if normalise_text(k) in norm]
+    return f"{item.article}: {item.text} [{', '.join(hits)}]"
+
+
+def _unique_items(items: list[LegalAidItem]) -> list[LegalAidItem]:
+    return list({item.id: item for item in items}.values())
+
+
+def screen(
+    facts: str,
+    economic_status: str = "",
+    time_limit: str = "",
+    *,
+    today: date,
+    knowledge: Knowledge | None = None,
+    rules: CaseRules | None = None,
+) -> Screening:
+    """Screen the form's answers for legal aid.
+
+    ``facts`` is what happened, ``economic_status`` the answer about the family's income,
+    ``time_limit`` the answer about a time limit that is close.  The matter is read from the
+    facts; the Art 42 groups from the economic status (and, for the groups listed in
+    case_rules.yml ``exempt_groups_from_facts`` such as migrant workers claiming wages, from
+    the facts too); Art 44 urgency from the time-limit answer and the facts.
+    """
+    knowledge = knowledge or get_knowledge()
+    rules = rules or get_case_rules()
+    aid = knowledge.legal_aid
+
+    matters = aid.matching_matters(facts)
+    no_test = aid.matching_no_hardship_test(facts)
+    from_facts = set(rules.legal_aid_screening.exempt_groups_from_facts)
+    groups = _unique_items(
+        aid.matching_exempt_groups(economic_status)
+        + [g for g in aid.matching_exempt_groups(facts) if g.id in from_facts]
+    )
+    reasons = [_reason(item, facts) for item in [*no_test, *matters]]
+    reasons += [_reason(item, f"{economic_status} {facts}") for item in groups]
+
+    answer = parse_time_limit(time_limit, today, rules)
+    threshold = aid.urgent.threshold_days
+    urgent_items = _unique_items(aid.matching_urgent(f"{time_limit} {facts}"))
+    urgent_by_days = answer.days_left is not None and 0 <= answer.days_left < threshold
+    if urgent_by_days:
+        reasons.append(
+            f"{aid.urgent.article}: days_left={answer.days_left} < {threshold}"
+            + (" (approximate)" if answer.approximate else "")
+        )
+    reasons += [_reason(item, f"{time_limit} {facts}") for item in urgent_items]
+
+    materials = list(aid.materials) + [g.proof for g in groups if g.proof]
+    article = no_test[0].article if no_test else (matters[0].article if matters else None)
+    return Screening(
+        eligible_matter=bool(matters or no_test),
+        article=article,
+        hardship_test_needed=not (no_test or groups),
+        exempt_group=groups[0].article if groups else None,
+        urgent=urgent_by_days or bool(urgent_items),
+        reasons=tuple(reasons),
+        materials=tuple(dict.fromkeys(materials)),
+        days_left=answer.days_left,
+    )

@@ -1,0 +1,71 @@
+"""Alembic environment for the case records.
+
+URL: the ``sqlalchemy.url`` option if a caller set one, else DATABASE_URL, else the default
+SQLite file (see :func:`records.store.database_url`).  A caller may also pass an open
+connection in ``config.attributes["connection"]`` — :func:`records.store.migrate` does, so
+that tests can run migrations inside a PostgreSQL schema of their own.
+"""
+
+from __future__ import annotations
+
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from records.orm import metadata
+from records.store import database_url, make_engine
+
+config = context.config
+
+# Only configure logging when run as the `alembic` command: called from the application or
+# the tests, fileConfig would silence every logger that already exists.
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = metadata
+
+
+def run_migrations_offline() -> None:
+    """Emit SQL to stdout (``alembic upgrade head --sql``) instead of running it."""
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url") or database_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        render_as_batch=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run(connection: Connection) -> None:
+    # render_as_batch: SQLite cannot ALTER most things; batch mode copies the table instead.
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    """Run the migrations against a live database."""
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = make_engine(config.get_main_option("sqlalchemy.url") or database_url())
+    try:
+        with engine.connect() as conn:
+            _run(conn)
+            conn.commit()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,361 @@
+"""Staff commands for case records: ``xiangyin cases …`` and ``xiangyin agencies list``.
+
+    xiangyin cases migrate                              # create / upgrade the tables
+    xiangyin cases list [--status S] [--agency ID] [--route R] [--urgent] [--json]
+    xiangyin cases show NUMBER [--json] [--show-phone]
+    xiangyin cases transition NUMBER TO --actor NAME --reason TEXT
+                              [--outcome O] [--to-agency ID] [--on YYYY-MM-DD] [--json]
+    xiangyin agencies list [--level L] [--kind K] [--township ID] [--json]
+
+The database is DATABASE_URL (default: the SQLite file var/xiangyin.db), or ``--db URL``.
+Phone numbers are masked unless ``--show-phone`` is given.  Exit codes: 0 ok, 1 not found or
+database not ready, 2 refused (illegal transition, bad value).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from typing import Any
+
+from records.case_rules import STATUSES
+from records.domain import Case, CaseDeadline, CaseError, IllegalTransition
+
+__all__ = ["agency_as_dict", "case_as_dict", "register"]
+
+
+def _deadline_dict(d: CaseDeadline) -> dict[str, Any]:
+    return {
+        "id": d.deadline_id,
+        "name": d.name,
+        "due": d.due.isoformat() if d.due else None,
+        "law": d.law,
+        "article": d.article,
+        "explain": d.explain,
+        "start_event": d.start_event,
+        "started_on": d.started_on.isoformat() if d.started_on else None,
+        "set_on": d.set_on.value,
+        "information": d.information,
+    }
+
+
+def case_as_dict(case: Case, *, show_phone: bool = False, history: bool = True) -> dict[str, Any]:
+    """A case as JSON-ready data for staff tools (phone masked unless ``show_phone``)."""
+    from records.deadlines import local_date
+    from records.services import next_date_that_matters
+
+    j = case.jurisdiction
+    upcoming = next_date_that_matters(case, local_date_today())
+    data: dict[str, Any] = {
+        "number": case.number,
+        "route": case.route,
+        "dispute_type": case.dispute_type,
+        "status": case.status.value,
+        "agency": {"id": case.agency.id, "name": case.agency.name} if case.agency else None,
+        "intake": {"id": case.intake.id, "name": case.intake.name} if case.intake else None,
+        "chain": [{"id": a.id, "name": a.name} for a in case.chain],
+        "villager": {
+            "sender_id": case.villager.sender_id,
+            "name": case.villager.name,
+            "phone": case.villager.phone if show_phone else case.villager.phone_masked,
+        },
+        "filed_by": case.filed_by,
+        "jurisdiction": {
+            "county_id": j.county_id,
+            "township_id": j.township_id,
+            "township_name": j.township_name,
+            "village_id": j.village_id,
+            "village_name": j.village_name,
+        },
+        "facts": dict(case.facts),
+        "urgent": case.urgent,
+        "emergency": case.emergency,
+        "redirected": case.redirected,
+        "redirect": case.redirect.to_dict() if case.redirect else None,
+        "screening": case.screening.to_dict() if case.screening else None,
+        "also_offer": list(case.also_offer),
+        "outcome": case.outcome,
+        "created_at": case.created_at.isoformat(),
+        "created_on": local_date(case.created_at).isoformat(),
+        "updated_at": case.updated_at.isoformat(),
+        "deadlines": [_deadline_dict(d) for d in case.deadlines],
+        "next_deadline": _deadline_dict(upcoming) if upcoming else None,
+    }
+    if history:
+        data["history"] = [
+            {
+                "seq": e.seq,
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "from": e.from_status.value if e.from_status else None,
+                "to": e.to_status.value,
+                "reason": e.reason,
+                "details": dict(e.details),
+            }
+            for e in case.history
+        ]
+    return data
+
+
+def local_date_today() -> date:
+    """Today in the county (deadlines are county dates)."""
+    from records.deadlines import local_date
+    from records.outbox import utcnow
+
+    return local_date(utcnow())
+
+
+def agency_as_dict(agency: Any) -> dict[str, Any]:
+    """A knowledge agency as JSON-ready data."""
+    return {
+        "id": agency.id,
+        "kind": agency.kind,
+        "name": agency.name,
+        "level": agency.level,
+        "township_id": agency.township_id,
+        "village_id": agency.village_id,
+        "phone": agency.phone,
+        "address": agency.address,
+        "sample": agency.sample,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Handlers
+# ---------------------------------------------------------------------------
+
+
+def _uow(args: argparse.Namespace) -> Any:
+    from records.store import UnitOfWork, make_engine
+
+    return UnitOfWork(make_engine(args.db))
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _database_error(exc: Exception) -> int:
+    print(
+        f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}\n"
+        "is the schema created? run: xiangyin cases migrate",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from records.store import database_url, migrate
+
+    migrate(args.db or database_url())
+    print("case records schema is up to date")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
+    from records.deadlines import local_date
+    from records.services import list_cases, next_date_that_matters
+
+    try:
+        found = list_cases(
+            _uow(args),
+            status=args.status,
+            agency_id=args.agency,
+            route=args.route,
+            township_id=args.township,
+            urgent=True if args.urgent else None,
+            limit=args.limit,
+        )
+    except DBAPIError as exc:
+        return _database_error(exc)
+    if args.json:
+        _print_json([case_as_dict(c, history=False) for c in found])
+        return 0
+    today = local_date_today()
+    print(
+        f"{'number':<13} {'status':<11} {'route':<9} {'type':<11} {'flags':<5} {'next due':<10} "
+        f"{'created':<10} agency"
+    )
+    for case in found:
+        flags = (
+            ("E" if case.emergency else "")
+            + ("U" if case.urgent else "")
+            + ("R" if case.redirected else "")
+        )
+        upcoming = next_date_that_matters(case, today)
+        due = upcoming.due.isoformat() if upcoming and upcoming.due else "-"
+        agency = case.agency.name if case.agency else "-"
+        print(
+            f"{case.number:<13} {case.status.value:<11} {case.route:<9} {case.dispute_type:<11} "
+            f"{flags or '-':<5} {due:<10} {local_date(case.created_at).isoformat():<10} {agency}"
+        )
+    print(f"{len(found)} case(s)")
+    return 0
+
+
+def _print_case(case: Case, show_phone: bool) -> None:
+    data = case_as_dict(case, show_phone=show_phone)
+    print(f"case {data['number']}  [{data['status']}]  {data['route']}/{data['dispute_type']}")
+    agency = data["agency"]
+    print(f"  agency:    {agency['name'] + ' (' + agency['id'] + ')' if agency else '-'}")
+    if data["intake"]:
+        print(f"  intake:    {data['intake']['name']} ({data['intake']['id']})")
+    if data["chain"]:
+        print(f"  chain:     {' → '.join(a['name'] for a in data['chain'])}")
+    v = data["villager"]
+    print(f"  villager:  {v['name'] or '-'}  phone {v['phone'] or '-'}  sender {v['sender_id']}")
+    if data["filed_by"]:
+        print(f"  filed by:  {data['filed_by']}")
+    j = data["jurisdiction"]
+    print(f"  place:     {j['township_name'] or '-'} {j['village_name'] or ''}".rstrip())
+    flags = [name for name in ("emergency", "urgent", "redirected") if data[name]]
+    print(f"  flags:     {', '.join(flags) or '-'}")
+    for key, value in data["facts"].items():
+        print(f"  {key + ':':<18} {value}")
+    if data["redirect"]:
+        r = data["redirect"]
+        print(f"  redirect:  {r['name']} ({r['law']} {r['article']}), offer {r['offer_route']}")
+    if data["screening"]:
+        s = data["screening"]
+        print(
+            f"  legal aid: article {s['article'] or '-'}, exempt {s['exempt_group'] or '-'}, "
+            f"hardship test {'yes' if s['hardship_test_needed'] else 'no'}, "
+            f"urgent {'yes' if s['urgent'] else 'no'}"
+        )
+    if data["outcome"]:
+        print(f"  outcome:   {data['outcome']}")
+    print("  deadlines:")
+    for d in data["deadlines"] or []:
+        info = " (information)" if d["information"] else ""
+        print(f"    {d['due'] or 'no date':<10} {d['name']} [{d['law']} {d['article']}]{info}")
+    print("  history:")
+    for e in data["history"]:
+        print(
+            f"    {e['seq']:>2}. {e['at'][:19]}  {e['from'] or '-':>11} → {e['to']:<11} "
+            f"{e['actor']}: {e['reason']}"
+        )
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
+    from records.services import CaseNotFound, get_case
+
+    try:
+        case = get_case(_uow(args), args.number)
+    except CaseNotFound as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except DBAPIError as exc:
+        return _database_error(exc)
+    if args.json:
+        _print_json(case_as_dict(case, show_phone=args.show_phone))
+    else:
+        _print_case(case, args.show_phone)
+    return 0
+
+
+def _cmd_transition(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
+    from records.services import CaseNotFound, transition
+
+    details: dict[str, Any] = {}
+    if args.outcome:
+        details["outcome"] = args.outcome
+    if args.to_agency:
+        details["to_agency"] = args.to_agency
+    if args.on:
+        details["event_date"] = args.on
+    try:
+        case = transition(_uow(args), args.number, args.to, args.actor, args.reason, **details)
+    except CaseNotFound as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except (IllegalTransition, CaseError, ValueError) as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    except DBAPIError as exc:
+        return _database_error(exc)
+    if args.json:
+        _print_json(case_as_dict(case))
+    else:
+        agency = case.agency.name if case.agency else "-"
+        print(f"case {case.number} is now {case.status.value} (agency: {agency})")
+    return 0
+
+
+def _cmd_agencies_list(args: argparse.Namespace) -> int:
+    from xiangyin.knowledge import get_knowledge
+
+    agencies = [
+        a
+        for a in get_knowledge().agencies
+        if (args.level is None or a.level == args.level)
+        and (args.kind is None or a.kind == args.kind)
+        and (args.township is None or a.township_id == args.township)
+    ]
+    if args.json:
+        _print_json([agency_as_dict(a) for a in agencies])
+        return 0
+    for a in agencies:
+        print(f"{a.id:<48} {a.level:<9} {a.name}{'  (sample)' if a.sample else ''}")
+    print(f"{len(agencies)} agenc{'y' if len(agencies) == 1 else 'ies'}")
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Registration
+# ---------------------------------------------------------------------------
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``cases`` and ``agencies`` commands to the ``xiangyin`` parser."""
+    from xiangyin.knowledge import LEVELS
+
+    cases = subparsers.add_parser("cases", help="case records: list, show, move (staff)")
+    cases.add_argument("--db", default=None, help="database URL (default: DATABASE_URL)")
+    csub = cases.add_subparsers(dest="cases_command", required=True)
+
+    mig = csub.add_parser("migrate", help="create or upgrade the case tables (alembic)")
+    mig.set_defaults(func=_cmd_migrate)
+
+    lst = csub.add_parser("list", help="list cases, newest first")
+    lst.add_argument("--status", choices=STATUSES)
+    lst.add_argument("--agency", help="agency id, e.g. gonghe.township_justice_office")
+    lst.add_argument("--route", choices=("petition", "mediation", "legal_aid", "service"))
+    lst.add_argument("--township", help="township id, e.g. gonghe")
+    lst.add_argument("--urgent", action="store_true", help="only urgent cases")
+    lst.add_argument("--limit", type=int, default=None)
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(func=_cmd_list)
+
+    show = csub.add_parser("show", help="one case with its deadlines and history")
+    show.add_argument("number", help="case number, e.g. MD-2611-7K4Q")
+    show.add_argument("--json", action="store_true")
+    show.add_argument("--show-phone", action="store_true", help="print the full phone number")
+    show.set_defaults(func=_cmd_show)
+
+    move = csub.add_parser("transition", help="move a case to another status")
+    move.add_argument("number")
+    move.add_argument("to", choices=[s for s in STATUSES if s != "submitted"])
+    move.add_argument("--actor", required=True, help="who is making the change")
+    move.add_argument("--reason", required=True, help="why (recorded in the history)")
+    move.add_argument("--outcome", help="for resolved: agreement, reply, done …")
+    move.add_argument("--to-agency", help="agency id to route to")
+    move.add_argument("--on", help="date the step happened (YYYY-MM-DD), default today")
+    move.add_argument("--json", action="store_true")
+    move.set_defaults(func=_cmd_transition)
+
+    agencies = subparsers.add_parser("agencies", help="agencies from knowledge/")
+    asub = agencies.add_subparsers(dest="agencies_command", required=True)
+    alist = asub.add_parser("list", help="list agencies")
+    alist.add_argument("--level", choices=LEVELS)
+    alist.add_argument("--kind", help="agency kind, e.g. police_station")
+    alist.add_argument("--township", help="township id, e.g. gonghe")
+    alist.add_argument("--json", action="store_true")
+    alist.set_defaults(func=_cmd_agencies_list)
