@@ -10,6 +10,7 @@ answer before the form asks again.
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import FormValidationAction, Tracker
@@ -17,6 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import knowledge, latest_entity, latest_intent, latest_text
+from xiangyin.messages import yes_or_no
 from xiangyin.text import compact
 from xiangyin.validation import clean_name, informative, normalize_phone
 
@@ -50,8 +52,9 @@ def is_interruption(tracker: Tracker) -> bool:
 class CaseFormValidation(FormValidationAction):
     """Extraction and validation shared by the three case forms."""
 
-    def name(self) -> Text:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def name(self) -> Text:
+        """The validation action's name: validate_<form>."""
 
     # --- reading answers ---------------------------------------------------
     def _answer(self, tracker: Tracker, slot: str) -> Optional[str]:
@@ -63,6 +66,9 @@ class CaseFormValidation(FormValidationAction):
     def _yes_no(self, tracker: Tracker, slot: str) -> Dict[Text, Any]:
         if tracker.get_slot("requested_slot") != slot:
             return {}
+        known = yes_or_no(latest_text(tracker))
+        if known is not None:  # "对的", "错了": too short for the model, plain to us
+            return {slot: known}
         intent = latest_intent(tracker)
         if intent == YES:
             return {slot: True}
@@ -155,9 +161,9 @@ class CaseFormValidation(FormValidationAction):
         dispatcher.utter_message(response="utter_please_choose")
         return {"confirmed": None}
 
+    @abstractmethod
     def restart_slots(self) -> List[str]:
         """Slots asked again when the villager says the read-back is wrong."""
-        raise NotImplementedError  # pragma: no cover - each form lists its own
 
 
 class ValidatePetitionForm(CaseFormValidation):
@@ -246,7 +252,7 @@ class ValidateLegalAidForm(CaseFormValidation):
     async def extract_time_limit(self, dispatcher, tracker, domain) -> Dict[Text, Any]:
         if tracker.get_slot("requested_slot") != "time_limit" or is_interruption(tracker):
             return {}
-        if latest_intent(tracker) == NO:
+        if latest_intent(tracker) == NO or yes_or_no(latest_text(tracker)) is False:
             return {"time_limit": "没有或不清楚"}
         return self._text_slot(tracker, "time_limit")
 

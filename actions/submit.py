@@ -101,6 +101,9 @@ class ActionSubmitCase(Action):
             phone=tracker.get_slot("phone"),
             township_id=township_id,
             village_id=village_id,
+            # A proxy agent (信访代办员) filing through the Telegram bot: the bot puts
+            # "filed_by": "tg:<agent id>" into every message's metadata.
+            filed_by=(tracker.latest_message.get("metadata") or {}).get("filed_by"),
         )
         try:
             result = submit_case(unit_of_work(), command)

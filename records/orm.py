@@ -29,7 +29,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-__all__ = ["case_deadlines", "case_events", "cases", "metadata", "outbox"]
+__all__ = [
+    "case_deadlines",
+    "case_events",
+    "case_notes",
+    "cases",
+    "evidence",
+    "metadata",
+    "outbox",
+    "processed_updates",
+    "relay_backlog",
+    "reminders_sent",
+    "staff",
+    "staff_conversations",
+    "staff_invites",
+]
 
 # Stable constraint names, so migrations on PostgreSQL and SQLite agree.
 metadata = MetaData(
@@ -151,4 +165,139 @@ outbox = Table(
     ),
     Index(None, "case_number"),
     Index(None, "claim_token"),
+)
+
+
+# ---------------------------------------------------------------------------
+# Staff and the Telegram front end (migration 0002)
+# ---------------------------------------------------------------------------
+
+#: People who handle cases on Telegram.  Nobody is staff by saying so: a row is written only
+#: when a one-time invite code (staff_invites) is redeemed.
+staff = Table(
+    "staff",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("telegram_user_id", BigInteger, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("agency_id", String(255), nullable=False),
+    Column("role", String(16), nullable=False),  # mediator | agent | agency_staff | admin
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("telegram_user_id"),
+    Index(None, "agency_id", "active"),
+)
+
+#: One-time invite codes; only a hash is kept, so a database dump gives nobody a way in.
+staff_invites = Table(
+    "staff_invites",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("agency_id", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("used_by", BigInteger, nullable=True),
+    Column("used_at", DateTime, nullable=True),
+    UniqueConstraint("code_hash"),
+)
+
+#: Telegram update ids already handled: a redelivered update is answered once.  Update ids
+#: count per bot, so the bot's id is part of the key (several bots may share a database).
+processed_updates = Table(
+    "processed_updates",
+    metadata,
+    Column("bot_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("update_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("received_at", DateTime, nullable=False),
+    Index(None, "received_at"),
+)
+
+case_notes = Table(
+    "case_notes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("case_number", String(16), nullable=False),
+    Column("author", String(255), nullable=False),  # "tg:<user id>"
+    Column("author_name", String(255), nullable=True),
+    Column("text", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index(None, "case_number"),
+)
+
+#: Photos, documents and voice messages a villager sent about a case.
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("case_number", String(16), nullable=False),
+    Column("sender_id", String(255), nullable=False),
+    Column("telegram_file_id", String(255), nullable=False),
+    Column("file_unique_id", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),  # photo | document | voice
+    Column("size", Integer, nullable=True),
+    Column("received_at", DateTime, nullable=False),
+    Column("stored_path", Text, nullable=True),
+    UniqueConstraint("case_number", "file_unique_id"),
+)
+
+#: Reminders already queued, so each (case, deadline, due day, kind) is sent once.
+reminders_sent = Table(
+    "reminders_sent",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("case_number", String(16), nullable=False),
+    Column("deadline_id", String(64), nullable=False),
+    Column("due", Date, nullable=False),
+    Column("kind", String(16), nullable=False),  # due_in_<n> | overdue
+    Column("sent_at", DateTime, nullable=False),
+    UniqueConstraint("case_number", "deadline_id", "due", "kind"),
+)
+
+#: A staff member talking with a villager through the bot (与当事人对话).  While a row is open
+#: the villager's messages go to the staff member instead of Rasa.
+staff_conversations = Table(
+    "staff_conversations",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("case_number", String(16), nullable=False),
+    Column("staff_user_id", BigInteger, nullable=False),
+    Column("villager_sender_id", String(255), nullable=False),
+    Column("villager_chat_id", BigInteger, nullable=False),
+    Column("opened_at", DateTime, nullable=False),
+    Column("closed_at", DateTime, nullable=True),
+    # At most one open conversation per villager and per staff member.
+    Index(
+        "uq_staff_conversations_open_villager",
+        "villager_sender_id",
+        unique=True,
+        postgresql_where=text("closed_at IS NULL"),
+        sqlite_where=text("closed_at IS NULL"),
+    ),
+    Index(
+        "uq_staff_conversations_open_staff",
+        "staff_user_id",
+        unique=True,
+        postgresql_where=text("closed_at IS NULL"),
+        sqlite_where=text("closed_at IS NULL"),
+    ),
+)
+
+#: Villagers' messages that could not reach Rasa (server down after every retry): kept here
+#: and relayed, in order, once Rasa answers again — a message is never lost.
+relay_backlog = Table(
+    "relay_backlog",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("sender_id", String(255), nullable=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("message_metadata", Json, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("delivered_at", DateTime, nullable=True),
+    Index(None, "sender_id", "delivered_at"),
 )

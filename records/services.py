@@ -40,6 +40,7 @@ __all__ = [
     "NoAgencyAvailable",
     "SubmitCase",
     "SubmittedCase",
+    "cases_filed_by",
     "cases_for_villager",
     "find_case_for_villager",
     "get_case",
@@ -348,6 +349,12 @@ def cases_for_villager(uow: UnitOfWork, sender_id: str) -> list[Case]:
     """Every case of this chat user, newest first."""
     with uow:
         return uow.cases.list_for_villager(sender_id)
+
+
+def cases_filed_by(uow: UnitOfWork, filed_by: str) -> list[Case]:
+    """Every case a proxy agent (信访代办员) filed, newest first."""
+    with uow:
+        return uow.cases.list(filed_by=filed_by)
 
 
 def find_case_for_villager(uow: UnitOfWork, sender_id: str, number: str) -> Case | None:

@@ -579,6 +579,7 @@ class SqlAlchemyCaseRepository:
         route: str | None = None,
         township_id: str | None = None,
         sender_id: str | None = None,
+        filed_by: str | None = None,
         urgent: bool | None = None,
         limit: int | None = None,
         offset: int = 0,
@@ -596,6 +597,8 @@ class SqlAlchemyCaseRepository:
             query = query.where(cases.c.township_id == township_id)
         if sender_id is not None:
             query = query.where(cases.c.sender_id == sender_id)
+        if filed_by is not None:
+            query = query.where(cases.c.filed_by == filed_by)
         if urgent is not None:
             query = query.where(cases.c.urgent == urgent)
         query = query.order_by(cases.c.created_at.desc(), cases.c.id.desc()).offset(offset)

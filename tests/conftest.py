@@ -75,3 +75,28 @@ def responses(dispatcher: CollectingDispatcher) -> list[str]:
 def slot_events(events: list[dict]) -> dict:
     """The slots an action set: {name: value}."""
     return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+# --- the real servers, started once per test session -------------------------
+
+RASA_TEST_PORT = 5096
+
+
+@pytest.fixture(scope="session")
+def running_actions():
+    """The real action server on the port endpoints.yml names (5055)."""
+    from tests.servers import MODEL, action_server
+
+    if not MODEL.exists():
+        pytest.skip("no trained model: run `make test`")
+    with action_server() as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def rasa_url(running_actions):
+    """Base URL of a real Rasa server (trained model, REST channel, --enable-api)."""
+    from tests.servers import rasa_server
+
+    with rasa_server(RASA_TEST_PORT) as url:
+        yield url

@@ -284,3 +284,8 @@ async def test_asking_for_a_person_stops_the_form_but_keeps_the_story(dispatcher
     events = await run(ActionHumanHandoff(), dispatcher, tracker, domain)
     assert "facts" not in slot_events(events)
     assert responses(dispatcher) == ["utter_handoff"]
+
+
+async def test_a_short_yes_the_model_is_unsure_about_still_confirms(dispatcher, domain):
+    tracker = in_form("petition_form", "confirmed", "对的", intent="nlu_fallback", confidence=0.3)
+    assert slot_events(await run(ValidatePetitionForm(), dispatcher, tracker, domain))["confirmed"] is True

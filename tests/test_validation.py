@@ -54,3 +54,14 @@ def test_an_answer_without_a_name_is_not_taken_as_one(typed):
 @pytest.mark.parametrize("typed, ok", [("嗯", False), ("😂😂😂", False), ("", False), ("邻居占我地", True)])
 def test_empty_or_emoji_answers_do_not_count_as_facts(typed, ok):
     assert informative(typed, minimum=4) is ok
+
+
+@pytest.mark.parametrize(
+    "typed, expected",
+    [("对的", True), ("要得！", True), ("嗯嗯", True), ("對", True), ("错了", False), ("莫得", False),
+     ("不对头", False), ("隔壁王老三", None), ("", None)],
+)
+def test_short_yes_and_no_answers_are_read_from_the_word_list(typed, expected):
+    from xiangyin.messages import yes_or_no
+
+    assert yes_or_no(typed) is expected

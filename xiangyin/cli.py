@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from xiangyin.cases_cli import register as register_cases
     register_cases(sub)
+    from xiangyin.staff_cli import register as register_staff
+    register_staff(sub)
     return parser
 
 

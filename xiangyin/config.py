@@ -20,6 +20,24 @@ class Settings:
     knowledge_dir: Path
     telegram_token: str | None
     database_url: str | None
+    #: Telegram webhook mode when set (public HTTPS URL Telegram posts updates to);
+    #: long polling otherwise.  See bot/__main__.py.
+    telegram_webhook_url: str | None = None
+    #: Secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token; required for webhook mode.
+    telegram_webhook_secret: str | None = None
+    telegram_webhook_listen: str = "127.0.0.1"
+    telegram_webhook_port: int = 8443
+    #: Days before a deadline on which reminders go out (XIANGYIN_REMINDER_DAYS="3,1").
+    reminder_days: tuple[int, ...] = (3, 1)
+    #: How often the reminder loop looks at the deadlines, in seconds.
+    reminder_interval_s: float = 3600.0
+    #: Outbox dispatcher: idle poll and the first retry delay (doubling, capped at 1 h).
+    outbox_idle_s: float = 1.0
+    outbox_retry_base_s: float = 10.0
+    #: Seconds to wait for Rasa's answer to one message.
+    rasa_timeout_s: float = 30.0
+    #: Where files villagers send as evidence are stored (under the case number).
+    evidence_dir: Path = PROJECT_ROOT / "var" / "evidence"
 
 
 @functools.lru_cache(maxsize=1)
@@ -33,4 +51,18 @@ def settings() -> Settings:
         knowledge_dir=Path(os.environ.get("XIANGYIN_KNOWLEDGE_DIR", PROJECT_ROOT / "knowledge")),
         telegram_token=os.environ.get("TELEGRAM_BOT_TOKEN") or None,
         database_url=os.environ.get("DATABASE_URL") or None,
+        telegram_webhook_url=os.environ.get("TELEGRAM_WEBHOOK_URL") or None,
+        telegram_webhook_secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET") or None,
+        telegram_webhook_listen=os.environ.get("TELEGRAM_WEBHOOK_LISTEN", "127.0.0.1"),
+        telegram_webhook_port=int(os.environ.get("TELEGRAM_WEBHOOK_PORT", "8443")),
+        reminder_days=tuple(
+            int(d) for d in os.environ.get("XIANGYIN_REMINDER_DAYS", "3,1").split(",") if d.strip()
+        ),
+        reminder_interval_s=float(os.environ.get("XIANGYIN_REMINDER_INTERVAL", "3600")),
+        outbox_idle_s=float(os.environ.get("XIANGYIN_OUTBOX_IDLE", "1")),
+        outbox_retry_base_s=float(os.environ.get("XIANGYIN_OUTBOX_RETRY_BASE", "10")),
+        rasa_timeout_s=float(os.environ.get("XIANGYIN_RASA_TIMEOUT", "30")),
+        evidence_dir=Path(
+            os.environ.get("XIANGYIN_EVIDENCE_DIR", PROJECT_ROOT / "var" / "evidence")
+        ),
     )

@@ -73,8 +73,14 @@ def main_check(
 
         from xiangyin.knowledge import load_knowledge
 
-        rules = load_case_rules(root, load_knowledge(root))
+        knowledge = load_knowledge(root)
+        rules = load_case_rules(root, knowledge)
         lines.append(f"case rules: {len(rules.emergency.keywords)} emergency words")
+        # reminders.yml (deadline reminders, records/reminders.py) names deadlines too.
+        from records.reminders import load_reminder_rules
+
+        reminders = load_reminder_rules(Path(root) if root else None, knowledge)
+        lines.append(f"reminders: {len(reminders.agency_duties)} agency duties")
     except KnowledgeError as exc:
         print(f"knowledge check FAILED: {exc}", file=err)
         return 1

@@ -17,7 +17,79 @@ REQUIRED = (
     "server_gave_up",
     "no_reply",
     "starting",
-    "telegram_not_ready",
+    "telegram_running",
+    "help_commands",
+    "emoji_only",
+    "sticker_reply",
+    "unsupported_reply",
+    "something_went_wrong",
+    "saved_for_later",
+    "button_expired",
+    "button_chosen",
+    "choose_button",
+    "group_private_only",
+    "group_private_button",
+    "cases_none",
+    "cases_header",
+    "cases_item",
+    "cases_next",
+    "evidence_saved",
+    "evidence_no_case",
+    "talk_started_villager",
+    "talk_from_staff",
+    "talk_ended_villager",
+    "case_refused",
+    "case_usage",
+    "join_usage",
+    "join_ok",
+    "join_refused",
+    "not_staff",
+    "staff_help",
+    "case_facts",
+    "case_place",
+    "case_deadlines",
+    "case_urgent",
+    "case_assigned_ask",
+    "btn_accept",
+    "btn_return",
+    "btn_escalate",
+    "btn_talk",
+    "btn_note",
+    "btn_agreement",
+    "btn_no_agreement",
+    "btn_reply",
+    "btn_done",
+    "action_refused",
+    "accepted_staff",
+    "ask_return_reason",
+    "returned_staff",
+    "returned_waiting",
+    "escalated_staff",
+    "ask_agreement_terms",
+    "ask_reply_summary",
+    "resolved_staff",
+    "ask_note",
+    "note_saved",
+    "note_usage",
+    "talk_started_staff",
+    "talk_busy",
+    "talk_not_on_telegram",
+    "talk_from_villager",
+    "talk_ended_staff",
+    "end_nothing",
+    "file_usage",
+    "file_started",
+    "file_done",
+    "file_nothing",
+    "filed_for",
+    "mine_none",
+    "mine_header",
+    "mine_item",
+    "no_due",
+    "timeline_header",
+    "timeline_event",
+    "timeline_note",
+    "timeline_deadline",
 )
 
 
@@ -32,6 +104,52 @@ def messages() -> dict[str, str]:
     return data
 
 
+#: Outbox message keys the Telegram front end must be able to say (knowledge/frontend.yml
+#: ``outbox:``); a resolved case may also have ``villager.status.resolved.<outcome>``.
+REQUIRED_OUTBOX = (
+    "agency.case_assigned",
+    "agency.case_transferred",
+    "agency.emergency_notice",
+    "agency.deadline_reminder",
+    "agency.case_overdue",
+    "villager.deadline_reminder",
+    "villager.status.routed",
+    "villager.status.accepted",
+    "villager.status.in_progress",
+    "villager.status.returned",
+    "villager.status.escalated",
+    "villager.status.closed",
+    "villager.status.resolved",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _frontend() -> dict:
+    path = settings().knowledge_dir / "frontend.yml"
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+@functools.lru_cache(maxsize=1)
+def outbox_texts() -> dict[str, str]:
+    """Templates for outbox messages by ``message_key``; KeyError names a missing one."""
+    data = dict(_frontend().get("outbox") or {})
+    missing = [k for k in REQUIRED_OUTBOX if not data.get(k)]
+    if missing:
+        path = settings().knowledge_dir / "frontend.yml"
+        raise KeyError(f"{path}: outbox missing: {', '.join(missing)}")
+    return data
+
+
+def outcome_label(outcome: object) -> str:
+    """“调解成功” for `agreement`; the code itself if the file lacks it."""
+    return dict(_frontend().get("outcomes") or {}).get(str(outcome), str(outcome))
+
+
+def role_label(role: object) -> str:
+    """“人民调解员” for `mediator`; the code itself if the file lacks it."""
+    return dict(_frontend().get("roles") or {}).get(str(role), str(role))
+
+
 @functools.lru_cache(maxsize=1)
 def status_labels() -> dict[str, str]:
     """Plain words for each case status, from knowledge/frontend.yml."""
@@ -42,6 +160,31 @@ def status_labels() -> dict[str, str]:
 def status_label(status: object) -> str:
     """“已受理” for `accepted`; the code itself if the file lacks it."""
     return status_labels().get(str(status), str(status))
+
+
+@functools.lru_cache(maxsize=1)
+def answer_words() -> dict[str, frozenset[str]]:
+    """{"yes": words, "no": words} for yes/no questions, from knowledge/frontend.yml."""
+    from xiangyin.text import compact
+
+    path = settings().knowledge_dir / "frontend.yml"
+    data = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("answers") or {}
+    return {key: frozenset(compact(str(w)) for w in data.get(f"{key}_words") or []) for key in ("yes", "no")}
+
+
+def yes_or_no(text: str) -> bool | None:
+    """True / False when `text` is one of the known short answers, else None."""
+    import re
+
+    from xiangyin.text import compact
+
+    value = re.sub(r"[，。！？,.!?~～\s]+$", "", compact(text or ""))
+    words = answer_words()
+    if value in words["yes"]:
+        return True
+    if value in words["no"]:
+        return False
+    return None
 
 
 def say(key: str, **values: object) -> str:

@@ -1,5 +1,10 @@
 """`make run`: start the action server and the Rasa server, then the chat.
 
+Without TELEGRAM_BOT_TOKEN: the terminal chat, as before.  With it: the Telegram bot
+(``python -m bot``: long polling, or webhook mode with TELEGRAM_WEBHOOK_URL and
+TELEGRAM_WEBHOOK_SECRET — see bot/__main__.py), which also runs the outbox dispatcher and
+the reminder loop; its log is logs/bot.log.
+
 Ctrl-C (or leaving the chat) stops everything this started: each child runs in
 its own process group and gets SIGTERM, then SIGKILL if it does not go.
 """
@@ -88,8 +93,6 @@ def run_all(model: str) -> int:
     """Start everything, chat in the terminal, and stop everything on exit."""
     from xiangyin.chat import run_chat
 
-    if settings().telegram_token:
-        print(say("telegram_not_ready"))
     print(say("starting"))
     processes = start_servers(model)
     try:
@@ -98,8 +101,21 @@ def run_all(model: str) -> int:
         if not (wait_until_up(action_health, processes) and wait_until_up(base + "/", processes)):
             print("could not start the assistant; see logs/rasa.log and logs/actions.log", file=sys.stderr)
             return 1
+        if settings().telegram_token:
+            return run_telegram(processes)
         return run_chat(base)
     except KeyboardInterrupt:
         return 0
     finally:
         stop(processes)
+
+
+def run_telegram(processes: list[subprocess.Popen]) -> int:
+    """Start the Telegram bot beside the servers and wait until Ctrl-C or a child dies."""
+    bot = _spawn([sys.executable, "-m", "bot"], PROJECT_ROOT / "logs" / "bot.log")
+    processes.append(bot)
+    print(say("telegram_running"))
+    while all(p.poll() is None for p in processes):
+        time.sleep(1)
+    print("a server stopped; see logs/bot.log, logs/rasa.log and logs/actions.log", file=sys.stderr)
+    return 1

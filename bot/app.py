@@ -1,0 +1,125 @@
+"""The Telegram Application, configured in one place.
+
+    app = build_application(settings(), rasa_url, make_engine())
+    app.run_polling()                     # bot/__main__.py does this (or run_webhook)
+
+In tests and the benchmark, against a local Bot API server::
+
+    app = build_application(s, rasa_url, engine, base_url=server.base_url,
+                            base_file_url=server.base_file_url)
+    async with serving(app):
+        ...
+
+``build_application`` wires: the per-chat update processor (chats in parallel, one chat in
+order), retries after Telegram's 429 (PTB's AIORateLimiter when ``aiolimiter`` is installed,
+else :class:`bot.runtime.RetryAfterLimiter`), the typed ``bot_data`` (:class:`BotData`), the
+handlers (bot/handlers.py), and the background loops through ``post_init`` / ``post_stop`` /
+``post_shutdown``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from collections.abc import AsyncIterator
+
+from sqlalchemy.engine import Engine
+from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, ContextTypes
+
+from bot import handlers
+from bot.rasa_client import RasaClient
+from bot.runtime import (
+    BotData,
+    PerChatUpdateProcessor,
+    RetryAfterLimiter,
+    close_resources,
+    start_background,
+    stop_background,
+)
+from xiangyin.config import Settings
+
+__all__ = ["build_application", "rate_limiter", "serving"]
+
+#: Updates handled at once (different chats); one chat's updates always go in order.
+MAX_CONCURRENT_UPDATES = 64
+#: Retries after a 429 before the error reaches the handler (and the error handler).
+MAX_RETRIES_AFTER_429 = 5
+
+
+def rate_limiter() -> BaseRateLimiter:  # type: ignore[type-arg]
+    """PTB's AIORateLimiter (throttles to Telegram's limits) if aiolimiter is installed, else
+    a limiter that only waits out 429s."""
+    if importlib.util.find_spec("aiolimiter") is not None:
+        from telegram.ext import AIORateLimiter
+
+        return AIORateLimiter(max_retries=MAX_RETRIES_AFTER_429)
+    return RetryAfterLimiter(max_retries=MAX_RETRIES_AFTER_429)
+
+
+def build_application(
+    settings: Settings,
+    rasa_url: str,
+    engine: Engine,
+    base_url: str | None = None,
+    base_file_url: str | None = None,
+    *,
+    token: str | None = None,
+) -> Application:
+    """The configured Application (not started).
+
+    ``token`` defaults to ``settings.telegram_token``; ``base_url`` / ``base_file_url`` point
+    at another Bot API server (a local one in tests).  The schema must be migrated already
+    (bot/__main__.py does it).
+    """
+    bot_token = token or settings.telegram_token
+    if not bot_token:
+        raise ValueError("no Telegram bot token: set TELEGRAM_BOT_TOKEN")
+    builder = (
+        ApplicationBuilder()
+        .token(bot_token)
+        .context_types(ContextTypes(bot_data=BotData))
+        .concurrent_updates(PerChatUpdateProcessor(MAX_CONCURRENT_UPDATES))
+        .rate_limiter(rate_limiter())
+        .post_init(start_background)
+        .post_stop(stop_background)
+        .post_shutdown(close_resources)
+    )
+    if base_url:
+        builder = builder.base_url(base_url)
+    if base_file_url:
+        builder = builder.base_file_url(base_file_url)
+    app = builder.build()
+    data: BotData = app.bot_data
+    data.settings = settings
+    data.engine = engine
+    data.rasa = RasaClient(rasa_url, timeout=settings.rasa_timeout_s)
+    handlers.register(app)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    app: Application, *, poll_interval: float = 0.0, timeout: int = 1
+) -> AsyncIterator[Application]:
+    """Run ``app`` with long polling inside the current event loop, hooks included.
+
+    What ``run_polling`` does, minus the signal handlers and closing the loop — for tests,
+    the benchmark, and runners that own their loop.
+    """
+    async with app:
+        assert app.post_init is not None
+        await app.post_init(app)
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=poll_interval, timeout=timeout)
+        await app.start()
+        try:
+            yield app
+        finally:
+            try:
+                await app.updater.stop()
+            finally:
+                await app.stop()
+                if app.post_stop is not None:
+                    await app.post_stop(app)
+                if app.post_shutdown is not None:
+                    await app.post_shutdown(app)

@@ -1,0 +1,330 @@
+"""``python -m bot.bench``: 30 villagers chatting at once through Telegram → results/bench-bot.json.
+
+Everything real except Telegram itself: the bot (bot/app.py, in this process) polls
+FakeBotApi (tests/botapi, a loopback Bot API server — run from the project root), relays to
+a real Rasa server with the trained model and a real action server (both started here, on
+free ports, with a database of their own).  Each simulated villager goes through the
+neighbour's-cow mediation of CONVERSATIONS.md (tapping the buttons a villager would tap),
+gets a case number, then asks ``/cases`` — ``--rounds`` times.  A mediator is registered, so
+the outbox delivers every new case to Telegram during the run too.
+
+Reported:
+
+* latency from the update entering the Bot API server to the bot's first reply in that chat
+  (p50 / p95 / max), and to the end of the turn (the expected next question);
+* errors: turns that timed out or got an unexpected answer, error-handler messages;
+* sustained messages per second over the whole run;
+* CPU seconds and share of one core for this process (bot + fake server + villagers), the
+  Rasa server and the action server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from xiangyin.config import PROJECT_ROOT
+
+RESULTS = PROJECT_ROOT / "results"
+MODEL = PROJECT_ROOT / "models" / "xiangyin.tar.gz"
+CASE_NUMBER = re.compile(r"\b[A-Z]{2}-\d{4}-[0-9A-Z]{4}\b")
+MEDIATOR = 999_000_001
+TURN_TIMEOUT_S = 120.0
+
+#: (what the villager does, a fragment of the reply that ends the turn)
+SCRIPT: list[tuple[str, str]] = [
+    ("text:隔壁家的牛又跑到我地头，把苞谷吃了一大片，找他赔他不认账", "愿意请调解员"),
+    ("tap:愿意", "对方是哪个"),
+    ("text:隔壁王老三", "哪个乡镇哪个村"),
+    ("text:共和镇天台村", "留个电话"),
+    ("text:13987654321", "对吗"),
+    ("tap:对", "编号"),
+    ("text:/cases", "您提交过的事"),
+]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), children that exited included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (0–100)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[index]
+
+
+def wait_up(url: str, process: subprocess.Popen[bytes], timeout: float = 300) -> None:
+    """Poll ``url`` until it answers; raise if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"{url}: server exited ({process.returncode}); see results/bench-logs"
+            )
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+def start_servers(
+    workdir: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], str]:
+    """The action server and Rasa on free ports; returns both and Rasa's URL."""
+    logs = RESULTS / "bench-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    action_port, rasa_port = free_port(), free_port()
+    endpoints = workdir / "endpoints.yml"
+    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n')
+    actions = subprocess.Popen(
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=(logs / "actions.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    rasa = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rasa",
+            "run",
+            "--model",
+            str(MODEL),
+            "--port",
+            str(rasa_port),
+            "--credentials",
+            "credentials.yml",
+            "--endpoints",
+            str(endpoints),
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=(logs / "rasa.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{rasa_port}"
+    wait_up(f"http://127.0.0.1:{action_port}/health", actions)
+    wait_up(f"{url}/", rasa)
+    return actions, rasa, url
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, SIGKILL if it lingers."""
+    import signal
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@dataclass
+class Tally:
+    """What the villagers measured."""
+
+    first_reply_ms: list[float] = field(default_factory=list)
+    turn_ms: list[float] = field(default_factory=list)
+    messages: int = 0
+    cases: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+
+async def villager(server: Any, user_id: int, rounds: int, tally: Tally) -> None:
+    """One villager going through the script ``rounds`` times, waiting for each answer."""
+
+    def chat() -> list[Any]:
+        return [c for c in server.sent if c.chat_id == user_id and c.method == "sendMessage"]
+
+    for _ in range(rounds):
+        for action, expect in SCRIPT:
+            before = len(chat())
+            kind, _, value = action.partition(":")
+            if kind == "tap":
+                with_buttons = [c for c in chat() if c.reply_markup]
+                if not with_buttons:
+                    tally.errors.append(f"no buttons to tap {value!r}")
+                    return
+                last = with_buttons[-1]
+                data = {
+                    b["text"]: b["callback_data"]
+                    for row in last.reply_markup["inline_keyboard"]
+                    for b in row
+                }
+                if value not in data:
+                    tally.errors.append(f"no button {value!r}")
+                    return
+                server.user_taps_button(user_id, last, data[value])
+            else:
+                server.user_sends_text(user_id, value)
+            sent_at = time.monotonic()
+            tally.messages += 1
+
+            def turn_done() -> bool:
+                return any(expect in (c.text or "") for c in chat()[before:])
+
+            try:
+                await server.wait_for(turn_done, TURN_TIMEOUT_S)
+            except TimeoutError:
+                got = [c.text for c in chat()[before:]]
+                tally.errors.append(f"{action!r}: expected {expect!r}, got {got!r}"[:300])
+                return
+            replies = chat()[before:]
+            tally.first_reply_ms.append((replies[0].time - sent_at) * 1000)
+            done = next(c for c in replies if expect in (c.text or ""))
+            tally.turn_ms.append((done.time - sent_at) * 1000)
+            for reply in replies:
+                if "出了点问题" in (reply.text or "") or "连不上" in (reply.text or ""):
+                    tally.errors.append(f"error reply: {reply.text}")
+                found = CASE_NUMBER.search(reply.text or "")
+                if found and kind == "tap" and value == "对":
+                    tally.cases.add(found.group(0))
+
+
+async def run(villagers: int, rounds: int, rasa_url: str, database_url: str) -> dict[str, Any]:
+    """Start the bot against FakeBotApi and let the villagers talk; returns the figures."""
+    import dataclasses
+
+    from bot.app import build_application, serving
+    from records.outbox import outbox_counts
+    from records.staff import create_invite
+    from records.store import make_engine, migrate
+    from tests.botapi import FakeBotApi
+    from xiangyin.config import settings
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    config = dataclasses.replace(settings(), outbox_idle_s=0.2, outbox_retry_base_s=1.0)
+    async with FakeBotApi() as server:
+        app = build_application(
+            config,
+            rasa_url,
+            engine,
+            base_url=server.base_url,
+            base_file_url=server.base_file_url,
+            token=server.token,
+        )
+        async with serving(app):
+            code = create_invite(
+                engine, "gonghe.tiantai.village_mediation", "mediator", created_by="bench"
+            )
+            server.user_sends_text(MEDIATOR, f"/join {code}")
+            await server.wait_for_messages(MEDIATOR, 1)
+            tally = Tally()
+            cpu_before = time.process_time()
+            started = time.monotonic()
+            await asyncio.gather(
+                *(villager(server, 200_000_000 + i, rounds, tally) for i in range(villagers))
+            )
+            elapsed = time.monotonic() - started
+            cpu_used = time.process_time() - cpu_before
+            # Let the outbox catch up (every case goes to the mediator).
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and outbox_counts(engine)["pending"]:
+                await asyncio.sleep(0.2)
+            counts = outbox_counts(engine)
+    return {
+        "tally": tally,
+        "elapsed_s": elapsed,
+        "bot_cpu_s": cpu_used,
+        "outbox": counts,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark once and write results/bench-bot.json."""
+    parser = argparse.ArgumentParser(prog="python -m bot.bench", description=__doc__)
+    parser.add_argument("--villagers", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args(argv)
+    if not MODEL.exists():
+        print("no trained model: run `make train`", file=sys.stderr)
+        return 1
+    workdir = Path(tempfile.mkdtemp(prefix="xiangyin-bench-"))
+    database_url = f"sqlite:///{workdir}/bench.db"
+    env = {**os.environ, "DATABASE_URL": database_url, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    os.environ["DATABASE_URL"] = database_url  # this process (the bot) uses the same file
+    actions, rasa, rasa_url = start_servers(workdir, env)
+    try:
+        rasa_cpu0, actions_cpu0 = cpu_seconds(rasa.pid), cpu_seconds(actions.pid)
+        result = asyncio.run(run(args.villagers, args.rounds, rasa_url, database_url))
+        rasa_cpu = cpu_seconds(rasa.pid) - rasa_cpu0
+        actions_cpu = cpu_seconds(actions.pid) - actions_cpu0
+    finally:
+        stop(rasa)
+        stop(actions)
+    tally: Tally = result["tally"]
+    elapsed = result["elapsed_s"]
+    report = {
+        "villagers": args.villagers,
+        "rounds": args.rounds,
+        "messages": tally.messages,
+        "cases_filed": len(tally.cases),
+        "duration_s": round(elapsed, 1),
+        "sustained_msgs_per_s": round(tally.messages / elapsed, 2) if elapsed else None,
+        "first_reply_ms": {
+            "p50": round(percentile(tally.first_reply_ms, 50)),
+            "p95": round(percentile(tally.first_reply_ms, 95)),
+            "max": round(max(tally.first_reply_ms, default=float("nan"))),
+        },
+        "turn_ms": {
+            "p50": round(percentile(tally.turn_ms, 50)),
+            "p95": round(percentile(tally.turn_ms, 95)),
+            "max": round(max(tally.turn_ms, default=float("nan"))),
+        },
+        "errors": len(tally.errors),
+        "error_samples": tally.errors[:5],
+        "outbox": result["outbox"],
+        "cpu": {
+            "cores": os.cpu_count(),
+            "bot_process_s": round(result["bot_cpu_s"], 1),
+            "rasa_s": round(rasa_cpu, 1),
+            "actions_s": round(actions_cpu, 1),
+            "bot_process_pct_of_one_core": round(100 * result["bot_cpu_s"] / elapsed, 1),
+            "rasa_pct_of_one_core": round(100 * rasa_cpu / elapsed, 1),
+            "actions_pct_of_one_core": round(100 * actions_cpu / elapsed, 1),
+        },
+        "note": "bot process = bot + FakeBotApi + simulated villagers, one event loop",
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "bench-bot.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0 if not tally.errors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

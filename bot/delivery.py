@@ -1,0 +1,187 @@
+"""Outbox messages delivered on Telegram: the ``send`` function of records.outbox.Dispatcher.
+
+* ``agency`` messages go to the private chats of the agency's active staff (records.staff) in
+  a role that works on the case's route; a new case comes with 接收 / 退回 / 转上级 buttons.
+* ``villager`` messages go to ``tg:<user id>`` → that user's private chat; for a case a proxy
+  agent filed (``agent:<agent id>:<key>``) to the agent, marked with the villager's name.
+* Any failure raises, so the dispatcher retries with back-off and finally keeps a dead letter:
+  a 429 (RetryAfter), a 5xx, an agency with nobody registered yet — never dropped.  With
+  several staff, a retry may repeat the message to those who already had it (at-least-once).
+* A villager who did not come through Telegram (the terminal chat) has no chat to push to:
+  the message is logged and counted as delivered, since retrying cannot reach them.
+
+The Chinese text is built here from knowledge/frontend.yml ``outbox:``, never stored in the
+payload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from telegram import Bot, InlineKeyboardMarkup
+
+from bot.render import split_text
+from bot.staff_ui import assigned_keyboard, case_card
+from records.outbox import AGENCY, VILLAGER, OutboxMessage, SendFunction
+from records.services import CaseNotFound, get_case
+from records.staff import HANDLING_ROLES, ROUTES_OF_ROLE, StaffMember, staff_of_agency
+from records.store import UnitOfWork
+from xiangyin.knowledge import get_knowledge
+from xiangyin.messages import outbox_texts, say
+
+__all__ = [
+    "NoRecipient",
+    "make_send",
+    "telegram_chat_of",
+    "villager_key_of",
+    "villager_text",
+]
+
+log = logging.getLogger(__name__)
+
+TG_PREFIX = "tg:"
+AGENT_PREFIX = "agent:"
+
+
+class NoRecipient(Exception):
+    """Nobody on Telegram can receive this yet (e.g. the agency has no registered staff)."""
+
+
+def telegram_chat_of(sender_id: str) -> int | None:
+    """The private chat id behind ``tg:<id>`` or ``agent:<id>:<key>``, else None."""
+    if sender_id.startswith(TG_PREFIX):
+        rest = sender_id[len(TG_PREFIX) :]
+    elif sender_id.startswith(AGENT_PREFIX):
+        rest = sender_id[len(AGENT_PREFIX) :].split(":", 1)[0]
+    else:
+        return None
+    return int(rest) if rest.lstrip("-").isdigit() else None
+
+
+def villager_key_of(sender_id: str) -> str:
+    """The villager's name an agent filed under: ``agent:<id>:<name>`` → ``<name>``."""
+    if sender_id.startswith(AGENT_PREFIX):
+        return sender_id.split(":", 2)[2] if sender_id.count(":") >= 2 else ""
+    return ""
+
+
+def _template(key: str) -> str:
+    texts = outbox_texts()
+    if key in texts:
+        return texts[key]
+    # villager.status.resolved.agreement → villager.status.resolved
+    parent = key.rsplit(".", 1)[0]
+    if parent in texts:
+        return texts[parent]
+    raise KeyError(f"knowledge/frontend.yml outbox has no text for {key!r}")
+
+
+def villager_text(message: OutboxMessage) -> str:
+    """A status change or reminder in the villager's words."""
+    payload: Mapping[str, Any] = message.payload
+    key = message.message_key
+    if key == "villager.status.resolved" and payload.get("outcome"):
+        key = f"{key}.{payload['outcome']}"
+    upcoming = payload.get("next_deadline") or {}
+    agency = payload.get("agency") or {}
+    return _template(key).format(
+        number=payload.get("number", message.case_number or ""),
+        agency=agency.get("name", ""),
+        next=upcoming.get("explain", "") if upcoming.get("due") else "",
+        explain=payload.get("explain", ""),
+    )
+
+
+def _agency_text(message: OutboxMessage, engine: Engine) -> tuple[str, InlineKeyboardMarkup | None]:
+    payload: Mapping[str, Any] = message.payload
+    number = str(payload.get("number") or message.case_number or "")
+    template = _template(message.message_key)
+    if message.message_key == "agency.case_assigned":
+        knowledge = get_knowledge()
+        dispute = knowledge.dispute_types.get(str(payload.get("dispute_type")))
+        header = template.format(
+            number=number,
+            route=knowledge.route_names.get(str(payload.get("route")), payload.get("route")),
+            dispute=dispute.name if dispute else payload.get("dispute_type"),
+        )
+        try:
+            case = get_case(UnitOfWork(engine), number)
+        except CaseNotFound:  # the row outlived its case (tests wiping tables): say the header
+            return header, None
+        return case_card(case, header), assigned_keyboard(number)
+    if message.message_key == "agency.emergency_notice":
+        j = payload.get("jurisdiction") or {}
+        place = f"{j.get('township_name') or ''}{j.get('village_name') or ''}"
+        handoff = (payload.get("handoff") or {}).get("name", "")
+        return template.format(number=number, place=place, handoff=handoff), None
+    to_agency = (payload.get("to_agency") or {}).get("name", "")
+    return (
+        template.format(
+            number=number,
+            to_agency=to_agency,
+            deadline=payload.get("deadline", ""),
+            due=payload.get("due", ""),
+            days=payload.get("days", ""),
+        ),
+        None,
+    )
+
+
+def _recipients(engine: Engine, message: OutboxMessage) -> list[StaffMember]:
+    route = message.payload.get("route")
+    members = staff_of_agency(engine, message.recipient_id, HANDLING_ROLES)
+    if route:  # a mediation case goes to mediators (and admins), not to petition staff
+        members = [m for m in members if route in ROUTES_OF_ROLE.get(m.role, frozenset())]
+    return members
+
+
+def make_send(bot: Bot, engine: Engine) -> SendFunction:
+    """The dispatcher's ``send``: deliver one outbox message or raise."""
+
+    async def send_text(chat_id: int, text: str, markup: InlineKeyboardMarkup | None) -> None:
+        pieces = split_text(text)
+        for i, piece in enumerate(pieces):
+            await bot.send_message(
+                chat_id, piece, reply_markup=markup if i == len(pieces) - 1 else None
+            )
+
+    async def send(message: OutboxMessage) -> None:
+        if message.recipient_kind == AGENCY:
+            members = await asyncio.to_thread(_recipients, engine, message)
+            if not members:
+                raise NoRecipient(f"agency {message.recipient_id} has no staff on Telegram yet")
+            text, markup = await asyncio.to_thread(_agency_text, message, engine)
+            for member in members:
+                await send_text(member.telegram_user_id, text, markup)
+            return
+        if message.recipient_kind == VILLAGER:
+            chat_id = telegram_chat_of(message.recipient_id)
+            if chat_id is None:
+                log.info(
+                    "outbox %s: villager has no Telegram chat (%s…); not pushed",
+                    message.id,
+                    message.recipient_id[:9],
+                )
+                return
+            text = villager_text(message)
+            if message.recipient_id.startswith(AGENT_PREFIX):
+                villager = await asyncio.to_thread(_villager_name, engine, message)
+                text = say("filed_for", villager=villager) + text
+            await send_text(chat_id, text, None)
+            return
+        raise NoRecipient(f"unknown recipient kind {message.recipient_kind!r}")
+
+    return send
+
+
+def _villager_name(engine: Engine, message: OutboxMessage) -> str:
+    number = message.payload.get("number") or message.case_number
+    try:
+        case = get_case(UnitOfWork(engine), str(number))
+    except CaseNotFound:
+        return ""
+    return case.villager.name or villager_key_of(case.villager.sender_id)

@@ -1,0 +1,146 @@
+"""Relaying a villager's words to Rasa and Rasa's replies back to the chat.
+
+Used by the handlers (a message just arrived) and by the backlog loop (a message kept while
+Rasa was down).  Rules:
+
+* the typing indicator shows while we wait for Rasa;
+* if Rasa cannot be reached after the client's retries, the message goes into the relay
+  backlog (database) and the villager is told it is kept — it is relayed, in order, as soon
+  as Rasa answers again; while a person has a backlog, their new messages queue behind it;
+* replies are rendered by bot/render.py (long text split, buttons as inline keyboards).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from telegram import Bot
+from telegram.constants import ChatAction
+from telegram.error import TelegramError
+
+from bot.rasa_client import RasaError, RasaUnavailable, Reply
+from bot.render import keyboard, render_replies
+from bot.store import (
+    backlog_add,
+    backlog_due,
+    backlog_has,
+    backlog_mark_delivered,
+    backlog_mark_failed,
+)
+from xiangyin.messages import say
+
+if TYPE_CHECKING:  # pragma: no cover
+    from telegram.ext import Application
+
+    from bot.runtime import BotData
+
+__all__ = ["flush_backlog", "relay_to_rasa", "send_replies", "typing"]
+
+log = logging.getLogger(__name__)
+
+#: Telegram shows "typing…" for 5 s; renew a little before it fades.
+TYPING_RENEW_S = 4.0
+
+
+@contextlib.asynccontextmanager
+async def typing(bot: Bot, chat_id: int) -> AsyncIterator[None]:
+    """Show "typing…" in the chat until the block ends (best effort: never raises)."""
+
+    async def keep_typing() -> None:
+        while True:
+            try:
+                await bot.send_chat_action(chat_id, ChatAction.TYPING)
+            except TelegramError as exc:  # a 429 here must not hold up the reply
+                log.debug("typing indicator failed: %s", type(exc).__name__)
+            await asyncio.sleep(TYPING_RENEW_S)
+
+    task = asyncio.create_task(keep_typing())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def send_replies(
+    bot: Bot, chat_id: int, replies: list[Reply], chat_data: MutableMapping[str, Any]
+) -> int:
+    """Send Rasa's replies to the chat; returns how many messages were sent."""
+    outgoing = render_replies(replies, say("choose_button"))
+    if not outgoing:
+        await bot.send_message(chat_id, say("no_reply"))
+        return 1
+    for message in outgoing:
+        await bot.send_message(
+            chat_id, message.text, reply_markup=keyboard(message.buttons, chat_data)
+        )
+    return len(outgoing)
+
+
+async def relay_to_rasa(
+    app: Application,
+    chat_id: int,
+    sender: str,
+    text: str,
+    metadata: Mapping[str, Any],
+) -> None:
+    """Send one message to Rasa as ``sender`` and the replies to ``chat_id``."""
+    data: BotData = app.bot_data
+    _, engine, rasa = data.require()
+    chat_data = app.chat_data[chat_id]
+    if await asyncio.to_thread(backlog_has, engine, sender):
+        # Earlier messages are still waiting: queue behind them to keep the order.
+        await asyncio.to_thread(backlog_add, engine, sender, chat_id, text, metadata)
+        if data.backlog_kick is not None:
+            data.backlog_kick.set()
+        return
+
+    async def tell_retrying() -> None:
+        await app.bot.send_message(chat_id, say("server_down"))
+
+    async with typing(app.bot, chat_id):
+        try:
+            replies = await rasa.send(sender, text, metadata, on_first_failure=tell_retrying)
+        except (RasaUnavailable, RasaError) as exc:
+            log.warning("Rasa unreachable (%s): message kept for later", type(exc).__name__)
+            await asyncio.to_thread(backlog_add, engine, sender, chat_id, text, metadata)
+            await app.bot.send_message(chat_id, say("saved_for_later"))
+            return
+    await send_replies(app.bot, chat_id, replies, chat_data)
+
+
+async def flush_backlog(app: Application, data: BotData) -> int:
+    """Relay kept messages, oldest first; stop at the first that still fails.
+
+    Returns how many were relayed.  One failed person does not hold up the others only in
+    the sense that nobody gets through while Rasa is down: the first failure ends the pass.
+    """
+    _, engine, rasa = data.require()
+    relayed = 0
+    blocked: set[str] = set()
+    for item in await asyncio.to_thread(backlog_due, engine):
+        if item.sender_id in blocked:
+            continue
+        try:
+            # One attempt each pass: the loop itself is the retry.
+            replies = await asyncio.wait_for(
+                rasa.send(item.sender_id, item.text, item.metadata), timeout=rasa.timeout * 2
+            )
+        except (RasaUnavailable, RasaError, asyncio.TimeoutError):
+            await asyncio.to_thread(backlog_mark_failed, engine, item.id)
+            return relayed
+        await asyncio.to_thread(backlog_mark_delivered, engine, item.id)
+        relayed += 1
+        try:
+            await send_replies(app.bot, item.chat_id, replies, app.chat_data[item.chat_id])
+        except TelegramError:
+            # Rasa has the message; the replies were lost on Telegram's side.  Block this
+            # person for the pass so their next message is not answered out of order.
+            log.exception("backlog replies to a chat failed")
+            blocked.add(item.sender_id)
+    return relayed

@@ -1,0 +1,98 @@
+"""Webhook mode without extra packages: a small aiohttp server feeding PTB's update queue.
+
+PTB's own ``run_webhook`` needs tornado (the ``webhooks`` extra), which this project does not
+install; PTB's "custom webhook" example shows the other way, used here: our own web server
+checks Telegram's secret header, turns the JSON into an ``Update`` and puts it on
+``application.update_queue``.  Everything else (handlers, dedup, background loops) is the
+same as with polling.
+
+Telegram must reach the URL over HTTPS: put a TLS-terminating reverse proxy (nginx, Caddy) in
+front and let it forward to TELEGRAM_WEBHOOK_LISTEN:TELEGRAM_WEBHOOK_PORT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import signal
+from urllib.parse import urlparse
+
+from aiohttp import web
+from telegram import Update
+from telegram.ext import Application
+
+from xiangyin.config import Settings
+
+__all__ = ["SECRET_HEADER", "make_webhook_app", "run_webhook"]
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def make_webhook_app(application: Application, secret: str, path: str) -> web.Application:
+    """An aiohttp app that accepts Telegram's POSTs on ``path`` (secret checked)."""
+
+    async def receive(request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            log.warning("webhook call without the right secret from %s", request.remote)
+            return web.Response(status=403)
+        try:
+            data = await request.json()
+            update = Update.de_json(data, application.bot)
+        except (json.JSONDecodeError, ValueError, TypeError, KeyError):
+            # Telegram would resend a failed delivery forever: accept and drop garbage.
+            log.warning("webhook body is not an update; dropped")
+            return web.Response(status=200)
+        await application.update_queue.put(update)
+        return web.Response(status=200)
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    web_app = web.Application(client_max_size=1024 * 1024)
+    web_app.router.add_post("/" + path.lstrip("/"), receive)
+    web_app.router.add_get("/healthz", health)
+    return web_app
+
+
+async def run_webhook(application: Application, settings: Settings) -> None:
+    """Set the webhook, serve until SIGINT/SIGTERM, then stop everything cleanly."""
+    url = settings.telegram_webhook_url
+    secret = settings.telegram_webhook_secret
+    if not url or not secret:
+        raise ValueError("webhook mode needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET")
+    path = urlparse(url).path or "/"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(make_webhook_app(application, secret, path), access_log=None)
+    async with application:
+        assert application.post_init is not None
+        await application.post_init(application)
+        await application.bot.set_webhook(
+            url, secret_token=secret, allowed_updates=Update.ALL_TYPES
+        )
+        await application.start()
+        await runner.setup()
+        site = web.TCPSite(runner, settings.telegram_webhook_listen, settings.telegram_webhook_port)
+        await site.start()
+        log.info(
+            "webhook listening on %s:%s%s",
+            settings.telegram_webhook_listen,
+            settings.telegram_webhook_port,
+            path,
+        )
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+            await application.stop()
+            if application.post_stop is not None:
+                await application.post_stop(application)
+            if application.post_shutdown is not None:
+                await application.post_shutdown(application)

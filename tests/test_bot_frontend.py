@@ -1,0 +1,322 @@
+"""The Telegram front end's own rules, with a stub Rasa (the dialogue is not under test here).
+
+Duplicates, stickers, emoji, groups, Rasa down, long replies, long button payloads, 429s on
+replies, handler errors — the real PTB Application against FakeBotApi.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+
+from botapi import FakeBotApi
+from bot.app import build_application, rate_limiter
+from bot.render import MAX_CALLBACK_BYTES, callback_data_for, payload_of, split_text, utf16_len
+from bot.runtime import RetryAfterLimiter
+from bot.store import backlog_count
+from bot_support import (
+    bot_settings,
+    buttons,
+    fresh_engine,
+    messages_to,
+    new_user_id,
+    running_bot,
+    wait_for_text,
+)
+from rasa_stub import StubRasa
+from xiangyin.messages import say
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def rasa() -> AsyncIterator[StubRasa]:
+    async with StubRasa() as stub:
+        yield stub
+
+
+async def test_text_goes_to_rasa_as_the_telegram_user_with_chat_metadata(server, rasa, tmp_path):
+    user = new_user_id()
+    async with running_bot(server, rasa.url, fresh_engine(tmp_path)):
+        server.user_sends_text(user, "我家的地被占了")
+        reply = await wait_for_text(server, user, "收到：我家的地被占了")
+    [received] = rasa.received
+    assert received["sender"] == f"tg:{user}"
+    assert received["metadata"]["chat_type"] == "private"
+    assert received["metadata"]["language"] == "zh-hans"
+    assert reply.reply_markup is None
+    assert any(a.chat_id == user and a.action == "typing" for a in server.chat_actions)
+
+
+async def test_start_and_help_reuse_rasa_texts(server, rasa, tmp_path):
+    user = new_user_id()
+    async with running_bot(server, rasa.url, fresh_engine(tmp_path)):
+        server.user_sends_text(user, "/start")
+        await wait_for_text(server, user, "收到：/greet")
+        server.user_sends_text(user, "/help")
+        await wait_for_text(server, user, say("help_commands"))
+    assert rasa.texts() == ["/greet", "/help"]
+
+
+async def test_an_update_delivered_twice_is_answered_once(server, rasa, tmp_path):
+    user = new_user_id()
+    async with running_bot(server, rasa.url, fresh_engine(tmp_path)):
+        update = server.user_sends_text(user, "邻居占了我家的地")
+        server.inject_update(update)  # Telegram redelivers the same update_id
+        server.user_sends_text(user, "还有一件事")
+        await wait_for_text(server, user, "收到：还有一件事")
+    assert rasa.texts() == ["邻居占了我家的地", "还有一件事"]
+    assert [c.text for c in messages_to(server, user)] == [
+        "收到：邻居占了我家的地",
+        "收到：还有一件事",
+    ]
+
+
+async def test_stickers_emoji_and_unsupported_messages_get_a_kind_reply(server, rasa, tmp_path):
+    user = new_user_id()
+    async with running_bot(server, rasa.url, fresh_engine(tmp_path)):
+        server.user_sends_sticker(user)
+        server.user_sends_text(user, "👍👍")
+        server.user_sends_location(user, 25.3, 101.5)
+        server.user_sends_text(user, "   ")
+        server.user_sends_text(user, "隔壁家的牛吃了我家的苞穀，找他賠他不認賬")  # Traditional
+        calls = await server.wait_for_messages(user, 5)
+    texts = [c.text for c in calls]
+    assert texts[:3] == [say("sticker_reply"), say("emoji_only"), say("unsupported_reply")]
+    # Traditional characters reach Rasa as typed (the NLU pipeline normalises them).
+    assert rasa.texts() == ["隔壁家的牛吃了我家的苞穀，找他賠他不認賬"]
+
+
+async def test_in_a_group_the_bot_only_answers_when_addressed_and_never_about_a_case(
+    server, rasa, tmp_path
+):
+    user, group = new_user_id(), -100_777_000_111
+    async with running_bot(server, rasa.url, fresh_engine(tmp_path)):
+        server.user_sends_text(user, "今天赶集去", chat_id=group, chat_type="group")
+        mention = "@xiangyin_test_bot 我家地被占了"
+        server.user_sends_text(
+            user,
+            mention,
+            chat_id=group,
+            chat_type="group",
+            entities=[{"type": "mention", "offset": 0, "length": 18}],
+        )
+        server.user_sends_text(user, "/cases", chat_id=group, chat_type="group")
+        server.user_sends_text(user, "/start@other_bot", chat_id=group, chat_type="group")
+        [first, second] = await server.wait_for_messages(group, 2)
+        server.user_sends_text(
+            user, "好的", chat_id=group, chat_type="group", reply_to_message_id=first.message_id
+        )
+        calls = await server.wait_for_messages(group, 3)
+    assert all(c.text == say("group_private_only") for c in calls)
+    assert "url" in first.reply_markup["inline_keyboard"][0][0]
+    assert rasa.received == []  # nothing said in a group reaches the dialogue
+
+
+async def test_rasa_down_keeps_the_message_and_relays_it_when_back(server, rasa, tmp_path):
+    user = new_user_id()
+    engine = fresh_engine(tmp_path)
+    rasa.down = True
+    async with running_bot(server, rasa.url, engine) as app:
+        app.bot_data.rasa.retry_delays = (0.05, 0.05)
+        server.user_sends_text(user, "我要反映低保的事")
+        await wait_for_text(server, user, say("saved_for_later"))
+        server.user_sends_text(user, "第二句")  # queued behind the first
+        await server.wait_for(lambda: backlog_count(engine) == 2)
+        assert say("server_down") in [c.text for c in messages_to(server, user)]
+        rasa.down = False
+        app.bot_data.backlog_kick.set()
+        await wait_for_text(server, user, "收到：第二句")
+    assert rasa.texts() == ["我要反映低保的事", "第二句"]
+    assert backlog_count(engine) == 0
+
+
+async def test_long_replies_are_split_and_long_button_payloads_survive(server, rasa, tmp_path):
+    user = new_user_id()
+    long_payload = '/inform{"village":"天台村","township":"共和镇","other_party":"隔壁王老三家"}'
+    assert len(("r:" + long_payload).encode()) > MAX_CALLBACK_BYTES
+
+    def reply(sender: str, text: str) -> list[dict]:
+        if text == "长":
+            return [
+                {
+                    "text": "调" * 5000,
+                    "buttons": [
+                        {"title": "天台村", "payload": long_payload},
+                        {"title": "对", "payload": "/affirm"},
+                    ],
+                }
+            ]
+        return [{"text": f"收到：{text}"}]
+
+    rasa.reply = reply
+    async with running_bot(server, rasa.url, fresh_engine(tmp_path)):
+        server.user_sends_text(user, "长")
+        first, second = await server.wait_for_messages(user, 2)
+        assert utf16_len(first.text) <= 4096 and len(first.text) + len(second.text) == 5000
+        assert first.reply_markup is None
+        data = buttons(second)
+        assert all(len(d.encode()) <= 64 for d in data.values())
+        server.user_taps_button(user, second, data["天台村"])
+        await wait_for_text(server, user, "收到：/inform")
+        server.user_taps_button(user, second, data["对"], check=False)  # keyboard gone: stale
+        await server.wait_for(lambda: len(server.callback_answers) == 2)
+    assert rasa.texts()[1] == long_payload
+    edited = [c for c in server.sent if c.method == "editMessageText"]
+    assert edited and edited[0].text.endswith("👉 天台村")
+    # The stale tap still goes to Rasa as the payload it carries (a direct r: payload).
+    assert rasa.texts()[-1] == "/affirm"
+
+
+async def test_a_429_on_a_reply_delays_it_but_does_not_lose_it(server, rasa, tmp_path):
+    user = new_user_id()
+    async with running_bot(server, rasa.url, fresh_engine(tmp_path)):
+        server.fail_next("sendMessage", 429, retry_after=1, times=2)
+        server.user_sends_text(user, "在吗")
+        await wait_for_text(server, user, "收到：在吗")
+    statuses = [c.status for c in server.calls if c.method == "sendMessage"]
+    assert statuses == [429, 429, 200]
+
+
+async def test_a_handler_error_is_logged_without_phone_numbers_and_the_user_is_told(
+    server, rasa, tmp_path, caplog
+):
+    user = new_user_id()
+    rasa.garbage = True  # Rasa answers something that is not JSON
+    caplog.set_level(logging.ERROR, logger="bot.handlers")
+    async with running_bot(server, rasa.url, fresh_engine(tmp_path)):
+        server.user_sends_text(user, "我的电话13987654321，身份证532322199001010017")
+        await wait_for_text(server, user, say("something_went_wrong"))
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "handler failed" in logged and f"user={user}" in logged
+    assert "13987654321" not in caplog.text and "532322199001010017" not in caplog.text
+
+
+async def test_evidence_photos_are_kept_with_the_open_case(server, rasa, tmp_path):
+    from sqlalchemy import select
+
+    from bot_support import file_case
+    from records.orm import evidence
+
+    user = new_user_id()
+    engine = fresh_engine(tmp_path)
+    async with running_bot(server, rasa.url, engine, bot_settings(tmp_path)):
+        server.user_sends_photo(user)
+        await wait_for_text(server, user, say("evidence_no_case"))
+        number = file_case(engine, f"tg:{user}")
+        server.user_sends_photo(user, data=b"\x89PNG the cow in the field")
+        await wait_for_text(server, user, number)
+    [row] = engine.connect().execute(select(evidence)).all()
+    assert row.case_number == number and row.kind == "photo"
+    assert (tmp_path / "evidence" / number).is_dir()
+    assert open(row.stored_path, "rb").read() == b"\x89PNG the cow in the field"
+
+
+def test_split_text_cuts_at_line_breaks_within_telegrams_limit():
+    text = ("一二三四五\n" * 1000).strip()
+    pieces = split_text(text)
+    assert all(utf16_len(p) <= 4096 for p in pieces)
+    assert "".join(pieces).replace("\n", "") == text.replace("\n", "")
+    assert all(not p.startswith("\n") for p in pieces)
+    assert split_text("😀" * 3000)[0] == "😀" * 2048  # emoji count two units
+
+
+def test_long_payloads_map_through_a_per_chat_key():
+    chat_data: dict = {}
+    payload = "/inform" + '{"x":"' + "很长" * 30 + '"}'
+    data = callback_data_for(payload, chat_data)
+    assert data.startswith("k:") and len(data.encode()) <= 64
+    assert payload_of(data, chat_data) == payload
+    assert payload_of(data, {}) is None  # another chat (or a restart): expired
+    assert payload_of(callback_data_for("/affirm", chat_data), {}) == "/affirm"
+
+
+def test_without_aiolimiter_the_bot_waits_out_429s_itself():
+    import importlib.util
+
+    if importlib.util.find_spec("aiolimiter") is None:
+        assert isinstance(rate_limiter(), RetryAfterLimiter)
+    with pytest.raises(ValueError):
+        build_application(bot_settings(telegram_token=None), "http://x", None)  # type: ignore[arg-type]
+
+
+async def test_webhook_mode_accepts_only_telegrams_secret(server, rasa, tmp_path):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import build_application
+    from bot.webhook import SECRET_HEADER, make_webhook_app
+
+    user = new_user_id()
+    app = build_application(
+        bot_settings(),
+        rasa.url,
+        fresh_engine(tmp_path),
+        base_url=server.base_url,
+        base_file_url=server.base_file_url,
+        token=server.token,
+    )
+    update = {
+        "update_id": 5001,
+        "message": {
+            "message_id": 1,
+            "date": 1_790_000_000,
+            "text": "你好",
+            "chat": {"id": user, "type": "private", "first_name": "村民"},
+            "from": {"id": user, "is_bot": False, "first_name": "村民"},
+        },
+    }
+    async with app:
+        await app.post_init(app)
+        await app.start()
+        client = TestClient(TestServer(make_webhook_app(app, "s3cret-token", "/tg/update")))
+        await client.start_server()
+        try:
+            forged = await client.post("/tg/update", json=update)
+            garbage = await client.post(
+                "/tg/update", data=b"{", headers={SECRET_HEADER: "s3cret-token"}
+            )
+            real = await client.post(
+                "/tg/update", json=update, headers={SECRET_HEADER: "s3cret-token"}
+            )
+            assert (forged.status, garbage.status, real.status) == (403, 200, 200)
+            await wait_for_text(server, user, "收到：你好")
+        finally:
+            await client.close()
+            await app.stop()
+            await app.post_stop(app)
+            await app.post_shutdown(app)
+    assert rasa.texts() == ["你好"]
+
+
+def test_python_m_bot_refuses_to_start_without_a_token(monkeypatch):
+    from bot.__main__ import main
+    from xiangyin.config import settings
+
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    settings.cache_clear()
+    try:
+        assert main() == 2
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "1:x")
+        monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", "https://example.org/tg")
+        settings.cache_clear()
+        assert main() == 2  # a webhook without its secret is refused
+    finally:
+        settings.cache_clear()
+
+
+async def test_updates_the_bot_does_not_expect_do_no_harm(server, rasa, tmp_path):
+    user = new_user_id()
+    async with running_bot(server, rasa.url, fresh_engine(tmp_path)):
+        sent = server.user_sends_text(user, "第一句")
+        edited = dict(sent["message"], text="改过的第一句", edit_date=sent["message"]["date"] + 5)
+        server.inject_update({"update_id": 900, "edited_message": edited})
+        server.inject_update({"update_id": 901, "poll_answer_from_the_future": {"x": 1}})
+        server.user_sends_text(user, "第二句")
+        await wait_for_text(server, user, "收到：第二句")
+    assert rasa.texts() == ["第一句", "第二句"]

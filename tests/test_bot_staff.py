@@ -1,0 +1,237 @@
+"""Staff on Telegram: invites, new cases with buttons, hand-backs, outcomes, talks, reminders.
+
+The real PTB Application against FakeBotApi; cases are written straight into a database of
+the test's own (no dialogue needed), and the villager side talks to a stub Rasa.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from botapi import FakeBotApi
+from bot_support import (
+    GONGHE_MEDIATION,
+    TIANTAI_MEDIATION,
+    buttons,
+    file_case,
+    fresh_engine,
+    join_as,
+    messages_to,
+    new_user_id,
+    running_bot,
+    wait_for_text,
+)
+from rasa_stub import StubRasa
+from records.orm import case_notes, outbox, reminders_sent, staff
+from records.reminders import queue_reminders
+from records.services import get_case
+from records.store import UnitOfWork
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def rasa() -> AsyncIterator[StubRasa]:
+    async with StubRasa() as stub:
+        yield stub
+
+
+async def test_a_one_time_invite_makes_staff_and_a_claim_does_not(server, rasa, tmp_path):
+    engine = fresh_engine(tmp_path)
+    mediator, impostor = new_user_id(), new_user_id()
+    from records.staff import create_invite
+
+    code = create_invite(engine, TIANTAI_MEDIATION, "mediator", created_by="test")
+    async with running_bot(server, rasa.url, engine):
+        server.user_sends_text(impostor, "/join 我是调解员")
+        server.user_sends_text(mediator, f"/join {code}", first_name="李调解")
+        server.user_sends_text(impostor, f"/join {code}")  # the code is spent
+        server.user_sends_text(impostor, "/mine")
+        refused = await wait_for_text(server, impostor, "邀请码不对")
+        welcome = await wait_for_text(server, mediator, "欢迎您")
+        await server.wait_for_messages(impostor, 3)
+    assert "天台村人民调解委员会" in welcome.text and "人民调解员" in welcome.text
+    assert refused.text.count("邀请码") == 1
+    impostor_texts = [c.text for c in messages_to(server, impostor)]
+    assert sum("邀请码不对" in t for t in impostor_texts) == 2
+    assert "只给登记过的工作人员用" in impostor_texts[-1]
+    with engine.connect() as conn:
+        rows = conn.execute(select(staff.c.telegram_user_id, staff.c.role)).all()
+    assert [(r.telegram_user_id, r.role) for r in rows] == [(mediator, "mediator")]
+
+
+async def test_a_new_case_reaches_the_mediator_who_accepts_talks_and_records_an_agreement(
+    server, rasa, tmp_path
+):
+    engine = fresh_engine(tmp_path)
+    mediator, villager = new_user_id(), new_user_id()
+    async with running_bot(server, rasa.url, engine) as app:
+        await join_as(server, engine, mediator, TIANTAI_MEDIATION, "mediator")
+        number = file_case(engine, f"tg:{villager}")
+
+        card = await wait_for_text(server, mediator, number)
+        assert "隔壁家的牛" in card.text and "共和镇天台村" in card.text
+        assert "13987654321" not in card.text  # the phone stays out of pushed messages
+        assert set(buttons(card)) == {"接收", "退回", "转上级"}
+
+        server.user_taps_button(mediator, card, buttons(card)["接收"])
+        accepted = await wait_for_text(server, mediator, "已接收")
+        told = await wait_for_text(server, villager, "已经受理")
+        assert number in told.text
+        assert set(buttons(accepted)) == {"调解成功", "调解不成", "与当事人对话", "加备注"}
+
+        # 与当事人对话: the villager's words go to the mediator, not to Rasa, and back.
+        server.user_taps_button(mediator, accepted, buttons(accepted)["与当事人对话"])
+        await wait_for_text(server, villager, "想跟您说几句")
+        await wait_for_text(server, mediator, "已接通")
+        server.user_sends_text(villager, "我明天下午在家")
+        relayed = await wait_for_text(server, mediator, "我明天下午在家")
+        assert number in relayed.text
+        server.user_sends_text(mediator, "好的，明天两点我来")
+        heard = await wait_for_text(server, villager, "明天两点我来")
+        assert "李调解" in heard.text
+        assert rasa.texts() == []  # nothing of the talk went to the assistant
+        server.user_sends_text(mediator, "/end")
+        await wait_for_text(server, villager, "结束了对话")
+        server.user_sends_text(villager, "谢谢")
+        await wait_for_text(server, villager, "收到：谢谢")  # back to the assistant
+        assert rasa.texts(f"tg:{villager}") == ["谢谢"]
+
+        # The outcome: agreement terms asked in a follow-up message.
+        server.user_taps_button(mediator, accepted, buttons(accepted)["调解成功"])
+        await wait_for_text(server, mediator, "调解协议的内容")
+        server.user_sends_text(mediator, "王家赔苞谷钱500元")
+        await wait_for_text(server, mediator, "已记录")
+        outcome = await wait_for_text(server, villager, "调解成了")
+        assert "法院" in outcome.text and "月" in outcome.text  # the 30-day 司法确认 date
+
+        server.user_sends_text(mediator, f"/note {number} 双方已签字")
+        await wait_for_text(server, mediator, "备注已保存")
+        server.user_sends_text(mediator, f"/case {number}")
+        timeline = await wait_for_text(server, mediator, "状态：已办结")
+        assert "13987654321" in timeline.text  # the handler may see the phone
+        assert "双方已签字" in timeline.text and "调解成功" in timeline.text
+        assert app.bot_data.engine is engine
+
+    case = get_case(UnitOfWork(engine), number)
+    assert case.status.value == "resolved" and case.outcome == "agreement"
+    assert case.history[-1].details["terms"] == "王家赔苞谷钱500元"
+
+
+async def test_a_hand_back_asks_why_and_reroutes_to_the_next_agency(server, rasa, tmp_path):
+    engine = fresh_engine(tmp_path)
+    village, township, villager = new_user_id(), new_user_id(), new_user_id()
+    async with running_bot(server, rasa.url, engine):
+        await join_as(server, engine, village, TIANTAI_MEDIATION, "mediator")
+        await join_as(server, engine, township, GONGHE_MEDIATION, "mediator", name="王所长")
+        number = file_case(engine, f"tg:{villager}")
+        card = await wait_for_text(server, village, number)
+        server.user_taps_button(village, card, buttons(card)["退回"])
+        await wait_for_text(server, village, "退回")
+        server.user_sends_text(village, "涉及两个村，村里调不了")
+        done = await wait_for_text(server, village, "已经转给")
+        assert "共和镇人民调解委员会" in done.text
+        rerouted = await wait_for_text(server, township, number)
+        assert "接收" in buttons(rerouted)
+        await wait_for_text(server, villager, "换一家")
+        await wait_for_text(server, villager, "共和镇人民调解委员会")
+        # The village committee no longer has the case: its old buttons are refused.
+        server.user_taps_button(village, card, buttons(card)["接收"], check=False)
+        await server.wait_for(
+            lambda: any("只给" in (a.text or "") for a in server.callback_answers)
+        )
+    case = get_case(UnitOfWork(engine), number)
+    assert case.agency.id == GONGHE_MEDIATION and case.status.value == "routed"
+    assert any(e.reason == "涉及两个村，村里调不了" for e in case.history)
+
+
+async def test_outside_jurisdiction_and_non_staff_are_refused(server, rasa, tmp_path):
+    engine = fresh_engine(tmp_path)
+    other_mediator, villager, stranger = new_user_id(), new_user_id(), new_user_id()
+    async with running_bot(server, rasa.url, engine):
+        # A mediator of another agency (township level) cannot act on the village's case.
+        await join_as(server, engine, other_mediator, GONGHE_MEDIATION, "mediator")
+        number = file_case(engine, f"tg:{villager}")
+        server.user_sends_text(other_mediator, f"/case {number}")
+        server.user_sends_text(stranger, f"/case {number}")
+        server.user_sends_text(villager, f"/case {number}")
+        server.user_sends_text(stranger, f"/note {number} 我来看看")
+        refused_staff = await wait_for_text(server, other_mediator, "没有权限")
+        await server.wait_for_messages(stranger, 2)
+        own = await wait_for_text(server, villager, number)
+    assert number not in refused_staff.text
+    assert all("没有权限" in c.text for c in messages_to(server, stranger))
+    assert "已转交" in own.text  # the villager sees their own case's status
+    with engine.connect() as conn:
+        assert conn.execute(select(case_notes)).all() == []
+
+
+async def test_a_429_on_delivery_delays_the_message_but_does_not_lose_it(server, rasa, tmp_path):
+    engine = fresh_engine(tmp_path)
+    mediator, villager = new_user_id(), new_user_id()
+    async with running_bot(server, rasa.url, engine):
+        await join_as(server, engine, mediator, TIANTAI_MEDIATION, "mediator")
+        server.fail_next("sendMessage", 429, retry_after=1, times=7)
+        number = file_case(engine, f"tg:{villager}")
+        await wait_for_text(server, mediator, number, timeout=60)
+    statuses = [c.status for c in server.calls if c.method == "sendMessage"]
+    assert statuses.count(429) == 7 and statuses[-1] == 200
+    with engine.connect() as conn:
+        row = conn.execute(select(outbox).where(outbox.c.kind == "case_assigned")).one()
+    assert row.delivered_at is not None and row.dead_at is None
+
+
+async def test_reminders_come_once_and_an_overdue_case_is_escalated(server, rasa, tmp_path):
+    engine = fresh_engine(tmp_path)
+    bureau, villager = new_user_id(), new_user_id()
+    async with running_bot(server, rasa.url, engine):
+        await join_as(server, engine, bureau, "mouding.county_legal_aid_center", "agency_staff")
+        number = file_case(
+            engine,
+            f"tg:{villager}",
+            route="legal_aid",
+            dispute_type="labour",
+            facts={"facts": "老板欠我三个月工资不给"},
+        )
+        case = get_case(UnitOfWork(engine), number)
+        due = case.deadline("legal_aid_decision").due
+        await wait_for_text(server, bureau, number)
+
+        three_days_before = date.fromordinal(due.toordinal() - 3)
+        first = queue_reminders(engine, today=three_days_before)
+        again = queue_reminders(engine, today=three_days_before)
+        assert (first.agency_reminders, again.agency_reminders) == (1, 0)
+        reminder = await wait_for_text(server, bureau, "还有3天到期")
+        assert number in reminder.text
+
+        overdue = queue_reminders(engine, today=due + timedelta(days=1))
+        assert overdue.overdue == 1
+        await wait_for_text(server, bureau, "已过期")
+        assert queue_reminders(engine, today=due + timedelta(days=2)).overdue == 0
+    case = get_case(UnitOfWork(engine), number)
+    assert any(e.to_status.value == "escalated" for e in case.history)
+    with engine.connect() as conn:
+        kinds = sorted(r.kind for r in conn.execute(select(reminders_sent)))
+    assert kinds == ["due_in_3", "overdue"]
+
+
+async def test_an_agency_without_staff_keeps_its_message_for_later(server, rasa, tmp_path):
+    engine = fresh_engine(tmp_path)
+    villager, late_joiner = new_user_id(), new_user_id()
+    async with running_bot(server, rasa.url, engine):
+        number = file_case(engine, f"tg:{villager}")
+        await asyncio.sleep(0.5)  # a few dispatcher rounds with nobody to tell
+        with engine.connect() as conn:
+            row = conn.execute(select(outbox).where(outbox.c.kind == "case_assigned")).one()
+        assert row.delivered_at is None and row.dead_at is None and row.attempts >= 1
+        await join_as(server, engine, late_joiner, TIANTAI_MEDIATION, "mediator")
+        await wait_for_text(server, late_joiner, number, timeout=60)
