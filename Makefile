@@ -47,9 +47,10 @@ $(GENERATED) &: $(STAMP) $(KNOWLEDGE) xiangyin/generate.py xiangyin/knowledge.py
 generate: $(GENERATED)
 
 $(MODEL): $(STAMP) $(TRAIN_INPUTS)
-	@mkdir -p results
+	@mkdir -p results models
+	@# One training at a time: two would write the same model file.
 	@start=$$(date +%s); \
-	$(RASA) train --data nlu_data --config config.yml --domain domain.yml \
+	flock models/.train.lock $(RASA) train --data nlu_data --config config.yml --domain domain.yml \
 	  --out models --fixed-model-name xiangyin --quiet && \
 	echo "{\"training_seconds\": $$(( $$(date +%s) - start ))}" > results/train-time.json
 	@touch $@
@@ -65,7 +66,7 @@ test: $(MODEL)
 	$(PY) -m pytest -p no:cacheprovider
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check xiangyin actions nlu_components records tests
+	$(VENV)/bin/ruff check xiangyin actions nlu_components records bot tests
 
 bench: $(MODEL)
 	$(PY) -m xiangyin.bench --model $(MODEL)

@@ -5,7 +5,9 @@ Environment (xiangyin/config.py):
 * ``TELEGRAM_BOT_TOKEN`` — required;
 * ``XIANGYIN_RASA_URL`` — the Rasa server (default http://127.0.0.1:5005);
 * ``DATABASE_URL`` — the case records (default: SQLite var/xiangyin.db); migrated on start
-  unless ``XIANGYIN_AUTO_MIGRATE=0``.
+  unless ``XIANGYIN_AUTO_MIGRATE=0``;
+* ``TELEGRAM_API_BASE_URL`` / ``TELEGRAM_API_BASE_FILE_URL`` — another Bot API server (a
+  self-hosted telegram-bot-api), e.g. ``http://127.0.0.1:8081/bot``.
 
 Long polling by default.  Webhook mode when ``TELEGRAM_WEBHOOK_URL`` is set:
 
@@ -52,7 +54,13 @@ def main() -> int:
     engine = make_engine()
     if os.environ.get("XIANGYIN_AUTO_MIGRATE", "1") != "0":
         migrate(engine)
-    app = build_application(config, config.rasa_url, engine)
+    app = build_application(
+        config,
+        config.rasa_url,
+        engine,
+        base_url=config.telegram_api_base_url,
+        base_file_url=config.telegram_api_base_file_url,
+    )
     if config.telegram_webhook_url:
         asyncio.run(run_webhook(app, config))
     else:

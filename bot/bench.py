@@ -270,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.bench", description=__doc__)
     parser.add_argument("--villagers", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS / "bench-bot.json")
     args = parser.parse_args(argv)
     if not MODEL.exists():
         print("no trained model: run `make train`", file=sys.stderr)
@@ -320,8 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "note": "bot process = bot + FakeBotApi + simulated villagers, one event loop",
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench-bot.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0 if not tally.errors else 1
 

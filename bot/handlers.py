@@ -43,6 +43,7 @@ from bot.runtime import BotData
 from bot.staff_ui import (
     OUTCOME_OF_VERB,
     Verb,
+    assigned_keyboard,
     handling_keyboard,
     parse_staff_data,
     timeline,
@@ -172,6 +173,18 @@ def _date(day: Any) -> str:
     return plain_date(day, today, get_case_rules())
 
 
+def _status_line(case: Case) -> str:
+    """One line for the villager: number, status in plain words, agency, next date."""
+    upcoming = next_date_that_matters(case, local_date(utcnow()))
+    return say(
+        "cases_item",
+        number=case.number,
+        status=status_label(case.status),
+        agency=case.agency.name if case.agency else "-",
+        next=say("cases_next", due=_date(upcoming.due)) if upcoming and upcoming.due else "",
+    )
+
+
 # ---------------------------------------------------------------------------
 # Before everything: duplicate updates
 # ---------------------------------------------------------------------------
@@ -266,21 +279,7 @@ async def cases_command(update: Update, context: Context) -> None:
     if not found:
         await _reply(update, say("cases_none"))
         return
-    today = local_date(utcnow())
-    lines = [say("cases_header")]
-    for case in found:
-        upcoming = next_date_that_matters(case, today)
-        lines.append(
-            say(
-                "cases_item",
-                number=case.number,
-                status=status_label(case.status),
-                agency=case.agency.name if case.agency else "-",
-                next=say("cases_next", due=_date(upcoming.due))
-                if upcoming and upcoming.due
-                else "",
-            )
-        )
+    lines = [say("cases_header"), *(_status_line(case) for case in found)]
     await _reply(update, "\n".join(lines))
 
 
@@ -372,27 +371,15 @@ async def case_command(update: Update, context: Context) -> None:
     if case is not None and may_view(member, case):
         notes = await asyncio.to_thread(notes_for, _engine(context), case.number)
         handles = may_handle(member, case)
-        markup = (
-            handling_keyboard(case)
-            if handles and case.status in (Status.ACCEPTED, Status.IN_PROGRESS)
-            else None
-        )
+        markup = None
+        if handles and case.status in (Status.ACCEPTED, Status.IN_PROGRESS):
+            markup = handling_keyboard(case)
+        elif handles and case.status is Status.ROUTED:
+            markup = assigned_keyboard(case.number)
         await _reply(update, timeline(case, notes, show_phone=handles), reply_markup=markup)
         return
     if case is not None and case.villager.sender_id == villager_sender(user.id):
-        upcoming = next_date_that_matters(case, local_date(utcnow()))
-        await _reply(
-            update,
-            say(
-                "cases_item",
-                number=case.number,
-                status=status_label(case.status),
-                agency=case.agency.name if case.agency else "-",
-                next=say("cases_next", due=_date(upcoming.due))
-                if upcoming and upcoming.due
-                else "",
-            ),
-        )
+        await _reply(update, _status_line(case))
         return
     log.info("case lookup refused for user %s", user.id)
     await _reply(update, say("case_refused"))
@@ -443,6 +430,17 @@ async def done_command(update: Update, context: Context) -> None:
         return
     name = context.user_data.pop(FILING, None)
     await _reply(update, say("file_done", villager=name) if name else say("file_nothing"))
+
+
+async def cancel_command(update: Update, context: Context) -> None:
+    """/cancel: forget the question the bot asked a staff member (退回的理由 …); nothing moves.
+
+    Without such a question, /cancel is the villager's 算了 and goes to Rasa.
+    """
+    if context.user_data is not None and context.user_data.pop(AWAITING, None):
+        await _reply(update, say("staff_cancelled"))
+        return
+    await _relay(update, context, "/cancel")
 
 
 async def end_command(update: Update, context: Context) -> None:
@@ -806,6 +804,7 @@ def register(app: Application) -> None:
         ("file", file_command),
         ("done", done_command),
         ("end", end_command),
+        ("cancel", cancel_command),
     ]
     for name, callback in commands:
         app.add_handler(CommandHandler(name, callback, filters=private & new_message))

@@ -219,8 +219,11 @@ class DisputeTypeClassifier(GraphComponent):
             if self.classifier is not None:
                 sio.dump(self.vectorizer, model_dir / "vectorizer.skops")
                 sio.dump(self.classifier, model_dir / "classifier.skops")
+            # The feature settings travel with the model: a later change of a
+            # default must not change the columns a trained classifier expects.
+            saved = {"keywords": self.keywords, "keyword_weight": self._config["keyword_weight"]}
             (model_dir / "keywords.json").write_text(
-                json.dumps(self.keywords, ensure_ascii=False), encoding="utf-8"
+                json.dumps(saved, ensure_ascii=False), encoding="utf-8"
             )
 
     @classmethod
@@ -237,7 +240,9 @@ class DisputeTypeClassifier(GraphComponent):
 
         try:
             with model_storage.read_from(resource) as model_dir:
-                keywords = json.loads((model_dir / "keywords.json").read_text(encoding="utf-8"))
+                saved = json.loads((model_dir / "keywords.json").read_text(encoding="utf-8"))
+                keywords = saved["keywords"]
+                config = {**config, "keyword_weight": saved["keyword_weight"]}
                 parts = []
                 for name in ("vectorizer.skops", "classifier.skops"):
                     path = model_dir / name

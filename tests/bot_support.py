@@ -20,6 +20,7 @@ from records.staff import create_invite
 from records.store import UnitOfWork, make_engine, migrate
 from xiangyin.config import Settings, settings
 
+ROOT = Path(__file__).resolve().parent.parent
 CASE_NUMBER = re.compile(r"\b(?:MD|XF|FY|BS)-\d{4}-[0-9A-Z]{4}\b")
 TIANTAI_MEDIATION = "gonghe.tiantai.village_mediation"
 GONGHE_MEDIATION = "gonghe.township_mediation"

@@ -320,3 +320,40 @@ async def test_updates_the_bot_does_not_expect_do_no_harm(server, rasa, tmp_path
         server.user_sends_text(user, "第二句")
         await wait_for_text(server, user, "收到：第二句")
     assert rasa.texts() == ["第一句", "第二句"]
+
+
+async def test_python_m_bot_runs_the_bot_until_sigterm(server, rasa, tmp_path):
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    from bot_support import ROOT
+
+    user = new_user_id()
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": server.token,
+        "TELEGRAM_API_BASE_URL": server.base_url,
+        "TELEGRAM_API_BASE_FILE_URL": server.base_file_url,
+        "XIANGYIN_RASA_URL": rasa.url,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/main.db",
+    }
+    env.pop("TELEGRAM_WEBHOOK_URL", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        server.user_sends_text(user, "你好")
+        await wait_for_text(server, user, "收到：你好", timeout=60)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert server.token not in stderr.decode()  # httpx would log URLs with the token

@@ -235,3 +235,70 @@ async def test_an_agency_without_staff_keeps_its_message_for_later(server, rasa,
         assert row.delivered_at is None and row.dead_at is None and row.attempts >= 1
         await join_as(server, engine, late_joiner, TIANTAI_MEDIATION, "mediator")
         await wait_for_text(server, late_joiner, number, timeout=60)
+
+
+async def test_a_petition_answered_in_writing_tells_the_villager_the_review_window(
+    server, rasa, tmp_path
+):
+    engine = fresh_engine(tmp_path)
+    clerk, villager = new_user_id(), new_user_id()
+    async with running_bot(server, rasa.url, engine):
+        await join_as(
+            server, engine, clerk, "mouding.county_petition_bureau", "agency_staff", name="周科员"
+        )
+        number = file_case(
+            engine,
+            f"tg:{villager}",
+            route="petition",
+            name="张美华",
+            facts={"facts": "低保评定不公平", "petition_request": "重新评定"},
+        )
+        card = await wait_for_text(server, clerk, number)
+        server.user_taps_button(clerk, card, buttons(card)["接收"])
+        accepted = await wait_for_text(server, clerk, "已接收")
+        assert set(buttons(accepted)) == {"已答复", "与当事人对话", "加备注"}
+        accepted_told = await wait_for_text(server, villager, "已经受理")
+        assert number in accepted_told.text and "月" in accepted_told.text  # with the next date
+        server.user_taps_button(clerk, accepted, buttons(accepted)["已答复"])
+        await wait_for_text(server, clerk, "书面答复的要点")
+        server.user_sends_text(clerk, "已重新评定，名单在村委会公示")
+        await wait_for_text(server, clerk, "已记录")
+        told = await wait_for_text(server, villager, "书面答复")
+        assert "复查" in told.text  # the 30-day 复查 window, with its date
+    case = get_case(UnitOfWork(engine), number)
+    assert case.outcome == "reply" and case.deadline("petition_review_request") is not None
+
+
+async def test_escalating_sends_the_case_up_its_chain(server, rasa, tmp_path):
+    engine = fresh_engine(tmp_path)
+    village, township, villager = new_user_id(), new_user_id(), new_user_id()
+    async with running_bot(server, rasa.url, engine):
+        await join_as(server, engine, village, TIANTAI_MEDIATION, "mediator")
+        await join_as(server, engine, township, GONGHE_MEDIATION, "mediator", name="王所长")
+        number = file_case(engine, f"tg:{villager}")
+        card = await wait_for_text(server, village, number)
+        server.user_taps_button(village, card, buttons(card)["转上级"])
+        done = await wait_for_text(server, village, "已转上级")
+        assert "共和镇人民调解委员会" in done.text
+        await wait_for_text(server, township, number)
+        await wait_for_text(server, villager, "上一级")
+        # The township mediator can open it with /case and gets the buttons there too.
+        server.user_sends_text(township, f"/case {number}")
+        shown = await wait_for_text(server, township, "状态：")
+        assert "接收" in buttons(shown)
+
+
+async def test_a_staff_member_can_take_back_a_tap_with_cancel(server, rasa, tmp_path):
+    engine = fresh_engine(tmp_path)
+    mediator, villager = new_user_id(), new_user_id()
+    async with running_bot(server, rasa.url, engine):
+        await join_as(server, engine, mediator, TIANTAI_MEDIATION, "mediator")
+        number = file_case(engine, f"tg:{villager}")
+        card = await wait_for_text(server, mediator, number)
+        server.user_taps_button(mediator, card, buttons(card)["退回"])
+        await wait_for_text(server, mediator, "退回")
+        server.user_sends_text(mediator, "/cancel")
+        await wait_for_text(server, mediator, "已取消")
+        server.user_sends_text(mediator, "这句不是理由")  # now an ordinary message
+        await wait_for_text(server, mediator, "收到：这句不是理由")
+    assert get_case(UnitOfWork(engine), number).status.value == "routed"

@@ -12,12 +12,25 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from telegram import (InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton,
-                      ReplyKeyboardMarkup, Update)
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    Update,
+)
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, Conflict, EndPointNotFound, NetworkError, RetryAfter
-from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler,
-                          CommandHandler, ContextTypes, MessageHandler, filters)
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
 from botapi import FakeBotApi
 
@@ -32,8 +45,13 @@ async def server() -> AsyncIterator[FakeBotApi]:
 
 
 def build_app(server: FakeBotApi) -> Application:
-    return (ApplicationBuilder().token(server.token).base_url(server.base_url)
-            .base_file_url(server.base_file_url).build())
+    return (
+        ApplicationBuilder()
+        .token(server.token)
+        .base_url(server.base_url)
+        .base_file_url(server.base_file_url)
+        .build()
+    )
 
 
 @asynccontextmanager
@@ -85,8 +103,12 @@ async def test_inline_keyboard_tap_reaches_callback_handler(server: FakeBotApi) 
     tapped: list[str] = []
 
     async def menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        buttons = [[InlineKeyboardButton("是", callback_data="confirm:yes"),
-                    InlineKeyboardButton("否", callback_data="confirm:no")]]
+        buttons = [
+            [
+                InlineKeyboardButton("是", callback_data="confirm:yes"),
+                InlineKeyboardButton("否", callback_data="confirm:no"),
+            ]
+        ]
         await update.message.reply_text("确认提交吗？", reply_markup=InlineKeyboardMarkup(buttons))
 
     async def on_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -109,7 +131,10 @@ async def test_inline_keyboard_tap_reaches_callback_handler(server: FakeBotApi) 
     assert [(a.text, a.show_alert) for a in server.callback_answers] == [("已收到", False)]
     edit = server.sent[-1]
     assert (edit.chat_id, edit.message_id, edit.text) == (
-        USER, menu_message.message_id, "你选择了：confirm:yes")
+        USER,
+        menu_message.message_id,
+        "你选择了：confirm:yes",
+    )
     assert "reply_markup" not in server.messages[(USER, menu_message.message_id)]
 
 
@@ -148,7 +173,7 @@ async def test_429_raises_retry_after_and_502_a_network_error(server: FakeBotApi
         with pytest.raises(NetworkError) as bad_gateway:
             await app.bot.send_message(USER, "你好")
         assert not isinstance(bad_gateway.value, RetryAfter)
-        await app.bot.send_message(USER, "你好")   # failures were one-shot
+        await app.bot.send_message(USER, "你好")  # failures were one-shot
     assert [c.text for c in server.sent] == ["你好"]
     assert [c.status for c in server.calls if c.method == "sendMessage"] == [429, 502, 200]
 
@@ -190,8 +215,12 @@ async def test_staff_reply_in_a_topic_stays_in_the_thread(server: FakeBotApi) ->
     async with polling(app):
         topic = await app.bot.create_forum_topic(STAFF, "李四 · 低保")
         staff_message = server.user_sends_text(
-            777, "请带户口本来村委会", chat_id=STAFF, chat_type="supergroup",
-            message_thread_id=topic.message_thread_id)
+            777,
+            "请带户口本来村委会",
+            chat_id=STAFF,
+            chat_type="supergroup",
+            message_thread_id=topic.message_thread_id,
+        )
         (reply,) = await server.wait_for_messages(STAFF, 1)
     assert routed == [topic.message_thread_id]
     assert reply.message_thread_id == topic.message_thread_id
@@ -207,11 +236,11 @@ async def test_long_polling_does_not_busy_loop(server: FakeBotApi) -> None:
         before = sum(c.method == "getUpdates" for c in server.calls)
         await asyncio.sleep(2.0)
         idle_polls = sum(c.method == "getUpdates" for c in server.calls) - before
-        server.user_sends_text(USER, "醒醒")      # a waiting long poll returns at once
+        server.user_sends_text(USER, "醒醒")  # a waiting long poll returns at once
         sent_at = asyncio.get_running_loop().time()
         await server.wait_for(lambda: not server._queue or server._queue[0].delivered, 2)
         latency = asyncio.get_running_loop().time() - sent_at
-    assert 1 <= idle_polls <= 4, idle_polls    # timeout=1 over 2 s: about 2, never hundreds
+    assert 1 <= idle_polls <= 4, idle_polls  # timeout=1 over 2 s: about 2, never hundreds
     assert latency < 0.5
 
 
@@ -245,16 +274,22 @@ async def test_bot_api_validation_matches_the_real_api(server: FakeBotApi) -> No
         with pytest.raises(BadRequest, match="(?i)message text is empty"):
             await bot.send_message(USER, "   ")
         with pytest.raises(BadRequest, match="(?i)BUTTON_DATA_INVALID"):
-            await bot.send_message(USER, "选择", reply_markup=InlineKeyboardMarkup(
-                [[InlineKeyboardButton("长", callback_data="村" * 22)]]))   # 66 bytes
+            await bot.send_message(
+                USER,
+                "选择",
+                reply_markup=InlineKeyboardMarkup(
+                    [[InlineKeyboardButton("长", callback_data="村" * 22)]]
+                ),
+            )  # 66 bytes
         with pytest.raises(BadRequest, match="(?i)can't parse entities"):
             await bot.send_message(USER, "a <foo>b</foo>", parse_mode=ParseMode.HTML)
         html = await bot.send_message(USER, "<b>注意</b>：材料 &lt;3 份", parse_mode=ParseMode.HTML)
         assert html.text == "注意：材料 <3 份"
         assert [(e.type, e.offset, e.length) for e in html.entities] == [("bold", 0, 2)]
         with pytest.raises(BadRequest, match="(?i)message is not modified"):
-            await bot.edit_message_text("注意：材料 <3 份", USER, html.message_id,
-                                        entities=html.entities)
+            await bot.edit_message_text(
+                "注意：材料 <3 份", USER, html.message_id, entities=html.entities
+            )
         with pytest.raises(BadRequest, match="(?i)message to be replied not found"):
             await bot.send_message(USER, "回复", reply_to_message_id=987654)
         with pytest.raises(EndPointNotFound):
@@ -267,8 +302,11 @@ async def test_bot_api_validation_matches_the_real_api(server: FakeBotApi) -> No
 async def test_get_updates_offset_allowed_updates_and_webhook_conflict(server: FakeBotApi) -> None:
     async with build_app(server) as app:
         bot = app.bot
-        menu = await bot.send_message(USER, "选", reply_markup=InlineKeyboardMarkup(
-            [[InlineKeyboardButton("好", callback_data="ok")]]))
+        menu = await bot.send_message(
+            USER,
+            "选",
+            reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("好", callback_data="ok")]]),
+        )
         text_update = server.user_sends_text(USER, "一")
         server.user_taps_button(USER, menu.to_dict(), "ok")
         server.user_sends_text(USER, "二")
@@ -318,5 +356,5 @@ def test_aiolimiter_is_not_installed_and_not_needed() -> None:
     if importlib.util.find_spec("aiolimiter") is None:
         with pytest.raises(RuntimeError, match="(?i)rate-limiter"):
             AIORateLimiter()
-    else:   # pragma: no cover - depends on the environment
+    else:  # pragma: no cover - depends on the environment
         AIORateLimiter()

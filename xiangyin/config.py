@@ -22,6 +22,10 @@ class Settings:
     database_url: str | None
     #: Telegram webhook mode when set (public HTTPS URL Telegram posts updates to);
     #: long polling otherwise.  See bot/__main__.py.
+    #: Another Bot API server (a self-hosted telegram-bot-api, or a local fake in tests),
+    #: e.g. http://127.0.0.1:8081/bot — the token is appended.  Default: Telegram's.
+    telegram_api_base_url: str | None = None
+    telegram_api_base_file_url: str | None = None
     telegram_webhook_url: str | None = None
     #: Secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token; required for webhook mode.
     telegram_webhook_secret: str | None = None
@@ -51,6 +55,8 @@ def settings() -> Settings:
         knowledge_dir=Path(os.environ.get("XIANGYIN_KNOWLEDGE_DIR", PROJECT_ROOT / "knowledge")),
         telegram_token=os.environ.get("TELEGRAM_BOT_TOKEN") or None,
         database_url=os.environ.get("DATABASE_URL") or None,
+        telegram_api_base_url=os.environ.get("TELEGRAM_API_BASE_URL") or None,
+        telegram_api_base_file_url=os.environ.get("TELEGRAM_API_BASE_FILE_URL") or None,
         telegram_webhook_url=os.environ.get("TELEGRAM_WEBHOOK_URL") or None,
         telegram_webhook_secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET") or None,
         telegram_webhook_listen=os.environ.get("TELEGRAM_WEBHOOK_LISTEN", "127.0.0.1"),

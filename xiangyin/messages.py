@@ -69,6 +69,7 @@ REQUIRED = (
     "ask_reply_summary",
     "resolved_staff",
     "ask_note",
+    "staff_cancelled",
     "note_saved",
     "note_usage",
     "talk_started_staff",
