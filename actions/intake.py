@@ -43,14 +43,14 @@ class ActionStartRoute(Action):
         route = latest_intent(tracker)
         if route not in FORM_OF_ROUTE:
             return []
-        emergency = handle_emergency(dispatcher, tracker, route, latest_entity(tracker, "dispute_type"))
+        dispute_type = latest_entity(tracker, "dispute_type")
+        emergency = handle_emergency(dispatcher, tracker, route, dispute_type)
         if emergency is not None:
             return [ActiveLoop(None), *emergency]
         events: List[EventType] = [SlotSet("route", route), SlotSet("confirmed", None)]
         if tracker.active_loop.get("name") and tracker.active_loop.get("name") != FORM_OF_ROUTE[route]:
             events.insert(0, ActiveLoop(None))
 
-        dispute_type = latest_entity(tracker, "dispute_type")
         if dispute_type and (route != "mediation" or not tracker.get_slot("dispute_type")):
             events.append(SlotSet("dispute_type", dispute_type))
 
