@@ -68,8 +68,11 @@ test: $(MODEL)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check xiangyin actions nlu_components records bot tests
 
+# BENCH_TRAIN=1 also times a fresh full training (else: the last `make train`).
 bench: $(MODEL)
-	$(PY) -m xiangyin.bench --model $(MODEL)
+	BENCH_TRAIN=$${BENCH_TRAIN:-0} $(PY) -m xiangyin.bench --model $(MODEL)
+	$(PY) -m records.bench
+	@if [ -f bot/bench.py ]; then $(PY) -m bot.bench; fi
 
 lock: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Exact versions resolved for Python 3.10 with rasa 3.6.21 (pip check clean).\n# Regenerate: make lock' > constraints.txt

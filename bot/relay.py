@@ -44,27 +44,34 @@ log = logging.getLogger(__name__)
 
 #: Telegram shows "typing…" for 5 s; renew a little before it fades.
 TYPING_RENEW_S = 4.0
+#: How long the reply waits for a "typing…" request still in flight.
+TYPING_GRACE_S = 1.0
 
 
 @contextlib.asynccontextmanager
 async def typing(bot: Bot, chat_id: int) -> AsyncIterator[None]:
     """Show "typing…" in the chat until the block ends (best effort: never raises)."""
+    done = asyncio.Event()
 
     async def keep_typing() -> None:
-        while True:
+        while not done.is_set():
             try:
                 await bot.send_chat_action(chat_id, ChatAction.TYPING)
             except TelegramError as exc:  # a 429 here must not hold up the reply
                 log.debug("typing indicator failed: %s", type(exc).__name__)
-            await asyncio.sleep(TYPING_RENEW_S)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(done.wait(), TYPING_RENEW_S)
 
     task = asyncio.create_task(keep_typing())
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # Not cancelled at once: a chat action in flight would lose its connection half-way.
+        # It has normally long finished (Rasa takes longer); a slow one is cut after 1 s.
+        done.set()
+        _, pending = await asyncio.wait({task}, timeout=TYPING_GRACE_S)
+        for late in pending:
+            late.cancel()
 
 
 async def send_replies(
