@@ -51,6 +51,9 @@ def main() -> int:
     if config.telegram_webhook_url and not config.telegram_webhook_secret:
         print("webhook mode needs TELEGRAM_WEBHOOK_SECRET", file=sys.stderr)
         return 2
+    # Opt in to PTB's coming timedelta durations (bot/runtime.py reads both forms): without
+    # it every 429 logs a deprecation warning.
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     engine = make_engine()
     if os.environ.get("XIANGYIN_AUTO_MIGRATE", "1") != "0":
         migrate(engine)

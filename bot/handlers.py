@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -697,7 +698,8 @@ def _file_of(message: Message) -> tuple[str, Any] | None:
 
 
 async def media_message(update: Update, context: Context) -> None:
-    """A photo, document or voice message: evidence for the villager's latest open case."""
+    """A photo, document or voice message: evidence for the villager's latest open case
+    (or the case a staff member is talking about, who also gets a copy)."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
@@ -708,8 +710,17 @@ async def media_message(update: Update, context: Context) -> None:
     sender = villager_sender(user.id)
     data = _data(context)
     settings, engine, _ = data.require()
-    cases = await asyncio.to_thread(cases_for_villager, UnitOfWork(engine), sender)
-    open_case = next((c for c in cases if c.is_open), None)
+    chat_id = message.chat_id
+    talk = await asyncio.to_thread(conversation_involving, engine, chat_id, user.id)
+    if talk is not None and talk.staff_user_id == user.id:
+        # The staff member shows the villager something: pass it on as it is.
+        await message.copy(talk.villager_chat_id)
+        return
+    if talk is not None:  # in a conversation the file belongs to the case talked about
+        open_case = await _load_case(context, talk.case_number)
+    else:
+        cases = await asyncio.to_thread(cases_for_villager, UnitOfWork(engine), sender)
+        open_case = next((c for c in cases if c.is_open), None)
     if open_case is None:
         await _reply(update, say("evidence_no_case"))
         return
@@ -735,6 +746,8 @@ async def media_message(update: Update, context: Context) -> None:
         size=getattr(media, "file_size", None),
         stored_path=stored,
     )
+    if talk is not None:
+        await message.copy(talk.staff_user_id)
     await _reply(update, say("evidence_saved", number=open_case.number))
 
 
@@ -761,14 +774,21 @@ async def on_error(update: object, context: Context) -> None:
         update_id = update.update_id
         chat_id = update.effective_chat.id if update.effective_chat else None
         user_id = update.effective_user.id if update.effective_user else None
+    # The traceback is formatted here and redacted like the message: an exception's text
+    # (shown again on the traceback's last line) may quote what the villager typed.
+    trace = (
+        "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        if error
+        else ""
+    )
     log.error(
-        "handler failed: update=%s chat=%s user=%s error=%s: %s",
+        "handler failed: update=%s chat=%s user=%s error=%s: %s\n%s",
         update_id,
         chat_id,
         user_id,
         type(error).__name__,
         redact(str(error)),
-        exc_info=(type(error), error, error.__traceback__) if error else None,
+        redact(trace),
     )
     if (
         isinstance(update, Update)

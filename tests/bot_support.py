@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,8 +35,9 @@ def bot_settings(tmp_path: Path | None = None, **changes: Any) -> Settings:
         "reminder_interval_s": 3600.0,
         "rasa_timeout_s": 30.0,
     }
-    if tmp_path is not None:
-        defaults["evidence_dir"] = tmp_path / "evidence"
+    # Files villagers send land in the test's folder, never in the project's var/.
+    base = tmp_path if tmp_path is not None else Path(tempfile.mkdtemp(prefix="xiangyin-bot-"))
+    defaults["evidence_dir"] = base / "evidence"
     defaults.update(changes)
     return dataclasses.replace(settings(), **defaults)
 

@@ -194,7 +194,7 @@ async def test_a_handler_error_is_logged_without_phone_numbers_and_the_user_is_t
         server.user_sends_text(user, "我的电话13987654321，身份证532322199001010017")
         await wait_for_text(server, user, say("something_went_wrong"))
     logged = "\n".join(r.getMessage() for r in caplog.records)
-    assert "handler failed" in logged and f"user={user}" in logged
+    assert "handler failed" in logged and f"user={user}" in logged and "Traceback" in logged
     assert "13987654321" not in caplog.text and "532322199001010017" not in caplog.text
 
 
@@ -299,6 +299,7 @@ def test_python_m_bot_refuses_to_start_without_a_token(monkeypatch):
     from xiangyin.config import settings
 
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("PTB_TIMEDELTA", raising=False)  # main() may opt in; undone after
     settings.cache_clear()
     try:
         assert main() == 2
@@ -357,3 +358,18 @@ async def test_python_m_bot_runs_the_bot_until_sigterm(server, rasa, tmp_path):
         _, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, stderr.decode()[-2000:]
     assert server.token not in stderr.decode()  # httpx would log URLs with the token
+
+
+async def test_the_error_log_masks_numbers_in_the_exception_and_its_traceback(caplog):
+    from types import SimpleNamespace
+
+    from bot.handlers import on_error
+
+    try:
+        raise ValueError("村民说：我的电话13987654321，身份证532322199001010017")
+    except ValueError as exc:
+        error = exc
+    caplog.set_level(logging.ERROR, logger="bot.handlers")
+    await on_error(None, SimpleNamespace(error=error, bot=None))
+    assert "139****4321" in caplog.text and "Traceback" in caplog.text
+    assert "13987654321" not in caplog.text and "532322199001010017" not in caplog.text

@@ -96,6 +96,11 @@ async def test_a_new_case_reaches_the_mediator_who_accepts_talks_and_records_an_
         server.user_sends_text(villager, "我明天下午在家")
         relayed = await wait_for_text(server, mediator, "我明天下午在家")
         assert number in relayed.text
+        server.user_sends_photo(villager, data=b"\x89PNG eaten corn")  # evidence, and a copy
+        await wait_for_text(server, villager, "已经放进您的事项")
+        await server.wait_for(
+            lambda: any(c.method == "copyMessage" and c.chat_id == mediator for c in server.sent)
+        )
         server.user_sends_text(mediator, "好的，明天两点我来")
         heard = await wait_for_text(server, villager, "明天两点我来")
         assert "李调解" in heard.text
