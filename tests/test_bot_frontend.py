@@ -373,3 +373,12 @@ async def test_the_error_log_masks_numbers_in_the_exception_and_its_traceback(ca
     await on_error(None, SimpleNamespace(error=error, bot=None))
     assert "139****4321" in caplog.text and "Traceback" in caplog.text
     assert "13987654321" not in caplog.text and "532322199001010017" not in caplog.text
+
+
+def test_the_bot_throttles_with_ptbs_rate_limiter_within_telegrams_limits():
+    """30 msg/s overall and 20/min per group come from PTB's AIORateLimiter (aiolimiter)."""
+    from telegram.ext import AIORateLimiter
+
+    from bot.app import rate_limiter
+
+    assert isinstance(rate_limiter(), AIORateLimiter)

@@ -54,10 +54,12 @@ async def test_a_one_time_invite_makes_staff_and_a_claim_does_not(server, rasa, 
     async with running_bot(server, rasa.url, engine):
         server.user_sends_text(impostor, "/join 我是调解员")
         server.user_sends_text(mediator, f"/join {code}", first_name="李调解")
+        # Different chats are handled in parallel: the code is spent once the
+        # mediator is welcomed, not before.
+        welcome = await wait_for_text(server, mediator, "欢迎您")
         server.user_sends_text(impostor, f"/join {code}")  # the code is spent
         server.user_sends_text(impostor, "/mine")
         refused = await wait_for_text(server, impostor, "邀请码不对")
-        welcome = await wait_for_text(server, mediator, "欢迎您")
         await server.wait_for_messages(impostor, 3)
     assert "天台村人民调解委员会" in welcome.text and "人民调解员" in welcome.text
     assert refused.text.count("邀请码") == 1
