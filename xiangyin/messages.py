@@ -98,7 +98,7 @@ REQUIRED = (
 def messages() -> dict[str, str]:
     """The front-end messages; raises KeyError naming the file and a missing key."""
     path = settings().knowledge_dir / "frontend.yml"
-    data = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("messages") or {}
+    data = _frontend().get("messages") or {}
     missing = [k for k in REQUIRED if not data.get(k)]
     if missing:
         raise KeyError(f"{path}: messages missing: {', '.join(missing)}")
@@ -126,6 +126,7 @@ REQUIRED_OUTBOX = (
 
 @functools.lru_cache(maxsize=1)
 def _frontend() -> dict:
+    """knowledge/frontend.yml, read once per process (every accessor here reads from it)."""
     path = settings().knowledge_dir / "frontend.yml"
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
@@ -154,8 +155,7 @@ def role_label(role: object) -> str:
 @functools.lru_cache(maxsize=1)
 def status_labels() -> dict[str, str]:
     """Plain words for each case status, from knowledge/frontend.yml."""
-    path = settings().knowledge_dir / "frontend.yml"
-    return dict((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("statuses") or {})
+    return dict(_frontend().get("statuses") or {})
 
 
 def status_label(status: object) -> str:
@@ -168,8 +168,7 @@ def answer_words() -> dict[str, frozenset[str]]:
     """{"yes": words, "no": words} for yes/no questions, from knowledge/frontend.yml."""
     from xiangyin.text import compact
 
-    path = settings().knowledge_dir / "frontend.yml"
-    data = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("answers") or {}
+    data = _frontend().get("answers") or {}
     return {key: frozenset(compact(str(w)) for w in data.get(f"{key}_words") or []) for key in ("yes", "no")}
 
 
