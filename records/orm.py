@@ -34,6 +34,9 @@ __all__ = [
     "case_events",
     "case_notes",
     "cases",
+    "bot_state",
+    "case_sessions",
+    "digests_sent",
     "evidence",
     "metadata",
     "outbox",
@@ -228,20 +231,58 @@ case_notes = Table(
     Index(None, "case_number"),
 )
 
-#: Photos, documents and voice messages a villager sent about a case.
+#: Photos, documents and voice messages a villager sent about a case.  ``case_number`` is
+#: NULL while the case is not filed yet (sent during the form): submit_case attaches them.
 evidence = Table(
     "evidence",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("case_number", String(16), nullable=False),
+    Column("case_number", String(16), nullable=True),
     Column("sender_id", String(255), nullable=False),
     Column("telegram_file_id", String(255), nullable=False),
     Column("file_unique_id", String(255), nullable=False),
     Column("kind", String(16), nullable=False),  # photo | document | voice
     Column("size", Integer, nullable=True),
+    Column("duration", Integer, nullable=True),  # seconds, for voice notes
     Column("received_at", DateTime, nullable=False),
     Column("stored_path", Text, nullable=True),
     UniqueConstraint("case_number", "file_unique_id"),
+    Index(None, "sender_id", "case_number"),
+)
+
+#: Appointments a handler set with the villager (records/sessions.py).
+case_sessions = Table(
+    "case_sessions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("case_number", String(16), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("details", Text, nullable=False),
+    Column("scheduled_by", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index(None, "case_number"),
+    Index(None, "day"),
+)
+
+#: Daily digests already queued: one per staff member and county day.
+digests_sent = Table(
+    "digests_sent",
+    metadata,
+    Column("staff_user_id", BigInteger, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("cases", Integer, nullable=False),
+    Column("sent_at", DateTime, nullable=False),
+)
+
+#: python-telegram-bot's per-user and per-chat data (bot/persistence.py): ``kind`` is
+#: ``user`` or ``chat``, ``key`` the Telegram id.
+bot_state = Table(
+    "bot_state",
+    metadata,
+    Column("kind", String(8), primary_key=True),
+    Column("key", BigInteger, primary_key=True),
+    Column("data", Json, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
 )
 
 #: Reminders already queued, so each (case, deadline, due day, kind) is sent once.

@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 
 AGENCY = "agency"
 VILLAGER = "villager"
+#: One staff member's private chat (recipient_id = their Telegram user id), e.g. the digest.
+STAFF = "staff"
 
 
 def utcnow() -> datetime:
@@ -93,8 +95,8 @@ def _aware(at: datetime | None) -> datetime | None:
 class NewMessage:
     """An outbox row to write: who gets it, what kind, and the structured payload."""
 
-    recipient_kind: str  # "agency" | "villager"
-    recipient_id: str  # agency id, or the villager's sender id
+    recipient_kind: str  # "agency" | "villager" | "staff"
+    recipient_id: str  # agency id, the villager's sender id, or a staff member's Telegram id
     kind: str
     message_key: str
     payload: Mapping[str, Any]

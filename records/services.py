@@ -28,6 +28,7 @@ from records.domain import (
     Status,
     Villager,
 )
+from records.evidence import attach_pending
 from records.legal_aid import screen
 from records.outbox import utcnow
 from records.routing import CaseRouting, agency_ref, route_case
@@ -320,6 +321,8 @@ def submit_case(
                     raise CaseError(
                         f"no free case number after {NUMBER_ATTEMPTS} tries for {cmd.route}"
                     )
+                # Photos and voice notes sent while the form was being filled.
+                uow.after_events.extend(attach_pending(uow.session, case))
                 uow.commit()
                 log.info(
                     "case %s submitted: route=%s agency=%s status=%s",

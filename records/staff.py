@@ -28,11 +28,12 @@ from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from records.domain import Case
-from records.orm import case_notes, evidence, staff, staff_conversations, staff_invites
+from records.orm import case_notes, staff, staff_conversations, staff_invites
 from records.outbox import utcnow
 from xiangyin.knowledge import Knowledge, get_knowledge
 
 __all__ = [
+    "active_staff",
     "HANDLING_ROLES",
     "ROLES",
     "ROUTES_OF_ROLE",
@@ -53,7 +54,6 @@ __all__ = [
     "open_conversation",
     "open_conversation_for_staff",
     "open_conversation_for_villager",
-    "record_evidence",
     "redeem_invite",
     "staff_of_agency",
 ]
@@ -246,6 +246,13 @@ def staff_of_agency(
     return [_member(r) for r in rows]
 
 
+def active_staff(engine: Engine) -> list[StaffMember]:
+    """Every active staff member, in the order they joined."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(staff).where(staff.c.active.is_(True)).order_by(staff.c.id))
+        return [_member(r) for r in rows]
+
+
 def deactivate(engine: Engine, telegram_user_id: int) -> bool:
     """Take a person's staff rights away (they keep their history)."""
     with engine.begin() as conn:
@@ -296,7 +303,7 @@ def may_view(member: StaffMember | None, case: Case, knowledge: Knowledge | None
 
 
 # ---------------------------------------------------------------------------
-# Notes and evidence
+# Notes
 # ---------------------------------------------------------------------------
 
 
@@ -332,37 +339,6 @@ def notes_for(engine: Engine, number: str) -> list[Note]:
     return [
         Note(r.case_number, r.author, r.author_name, r.text, _aware(r.created_at)) for r in rows
     ]
-
-
-def record_evidence(
-    engine: Engine,
-    *,
-    case_number: str,
-    sender_id: str,
-    telegram_file_id: str,
-    file_unique_id: str,
-    kind: str,
-    size: int | None,
-    stored_path: str | None = None,
-) -> bool:
-    """Remember a file a villager sent about a case; False if it was already recorded."""
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                insert(evidence).values(
-                    case_number=case_number,
-                    sender_id=sender_id,
-                    telegram_file_id=telegram_file_id,
-                    file_unique_id=file_unique_id,
-                    kind=kind,
-                    size=size,
-                    received_at=_naive(utcnow()),
-                    stored_path=stored_path,
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
 
 
 # ---------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from records.domain import (
     Villager,
 )
 from records.orm import case_deadlines, case_events, cases
-from records.outbox import OutboxWriter, messages_for_event, utcnow
+from records.outbox import NewMessage, OutboxWriter, messages_for_event, utcnow
 from xiangyin.config import settings
 
 __all__ = [
@@ -631,6 +631,9 @@ class UnitOfWork:
         self.session = Session(self.engine, future=True, expire_on_commit=False)
         self.cases = SqlAlchemyCaseRepository(self.session)
         self.outbox = OutboxWriter(self.session, clock=self.clock)
+        #: Messages to queue after those of the cases' events (e.g. a case's voice notes,
+        #: which its staff should get after the case itself).
+        self.after_events: list[NewMessage] = []
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -652,7 +655,10 @@ class UnitOfWork:
             for domain_event in case.events:
                 for message in messages_for_event(domain_event, case):
                     self.outbox.add(message)
+        for message in self.after_events:
+            self.outbox.add(message)
         self.session.commit()
+        self.after_events.clear()
         # Only now: if the commit had failed, the events would still be there to retry.
         for case in touched:
             case.events.clear()

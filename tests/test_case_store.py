@@ -173,7 +173,7 @@ def test_migrate_creates_the_case_tables_and_running_it_again_changes_nothing(en
     assert {"cases", "case_events", "case_deadlines", "outbox", "alembic_version"} <= names
     migrate(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
 
 
 def test_the_migrations_build_exactly_the_tables_the_code_describes(engine):
