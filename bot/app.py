@@ -27,6 +27,8 @@ from sqlalchemy.engine import Engine
 from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, ContextTypes
 
 from bot import handlers
+from bot.asr import transcriber_for
+from bot.persistence import DatabasePersistence
 from bot.rasa_client import RasaClient
 from bot.runtime import (
     BotData,
@@ -80,6 +82,7 @@ def build_application(
         .context_types(ContextTypes(bot_data=BotData))
         .concurrent_updates(PerChatUpdateProcessor(MAX_CONCURRENT_UPDATES))
         .rate_limiter(rate_limiter())
+        .persistence(DatabasePersistence(engine))
         .post_init(start_background)
         .post_stop(stop_background)
         .post_shutdown(close_resources)
@@ -93,6 +96,7 @@ def build_application(
     data.settings = settings
     data.engine = engine
     data.rasa = RasaClient(rasa_url, timeout=settings.rasa_timeout_s)
+    data.transcriber = transcriber_for(settings.asr_url)
     handlers.register(app)
     return app
 

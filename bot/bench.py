@@ -97,7 +97,7 @@ def wait_up(url: str, process: subprocess.Popen[bytes], timeout: float = 300) ->
 
 
 def start_servers(
-    workdir: Path, env: dict[str, str]
+    workdir: Path, env: dict[str, str], model: Path = MODEL
 ) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], str]:
     """The action server and Rasa on free ports; returns both and Rasa's URL."""
     logs = RESULTS / "bench-logs"
@@ -120,7 +120,7 @@ def start_servers(
             "rasa",
             "run",
             "--model",
-            str(MODEL),
+            str(model),
             "--port",
             str(rasa_port),
             "--credentials",
@@ -284,15 +284,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--villagers", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS / "bench-bot.json")
+    parser.add_argument("--model", type=Path, default=MODEL)
     args = parser.parse_args(argv)
-    if not MODEL.exists():
+    if not args.model.exists():
         print("no trained model: run `make train`", file=sys.stderr)
         return 1
     workdir = Path(tempfile.mkdtemp(prefix="xiangyin-bench-"))
     database_url = f"sqlite:///{workdir}/bench.db"
     env = {**os.environ, "DATABASE_URL": database_url, "TF_CPP_MIN_LOG_LEVEL": "2"}
     os.environ["DATABASE_URL"] = database_url  # this process (the bot) uses the same file
-    actions, rasa, rasa_url = start_servers(workdir, env)
+    actions, rasa, rasa_url = start_servers(workdir, env, args.model)
     try:
         rasa_cpu0, actions_cpu0 = cpu_seconds(rasa.pid), cpu_seconds(actions.pid)
         result = asyncio.run(run(args.villagers, args.rounds, rasa_url, database_url))
@@ -303,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         stop(actions)
     tally: Tally = result["tally"]
     elapsed = result["elapsed_s"]
+    if not tally.first_reply_ms:
+        print("no villager got an answer:", *tally.errors[:5], sep="\n  ", file=sys.stderr)
+        return 1
     report = {
         "villagers": args.villagers,
         "rounds": args.rounds,

@@ -2,6 +2,8 @@
 
 * ``agency`` messages go to the private chats of the agency's active staff (records.staff) in
   a role that works on the case's route; a new case comes with 接收 / 退回 / 转上级 buttons.
+* A voice note (``agency.voice_note``) comes with the recording itself, to listen to.
+* ``staff`` messages (the daily digest) go to one staff member's private chat.
 * ``villager`` messages go to ``tg:<user id>`` → that user's private chat; for a case a proxy
   agent filed (``agent:<agent id>:<key>``) to the agent, marked with the villager's name.
 * Any failure raises, so the dispatcher retries with back-off and finally keeps a dead letter:
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -26,12 +29,15 @@ from telegram import Bot, InlineKeyboardMarkup
 
 from bot.render import split_text
 from bot.staff_ui import assigned_keyboard, case_card
-from records.outbox import AGENCY, VILLAGER, OutboxMessage, SendFunction
+from records.case_rules import get_case_rules
+from records.deadlines import local_date, plain_date
+from records.domain import Status
+from records.outbox import AGENCY, STAFF, VILLAGER, OutboxMessage, SendFunction, utcnow
 from records.services import CaseNotFound, get_case
 from records.staff import HANDLING_ROLES, ROUTES_OF_ROLE, StaffMember, staff_of_agency
 from records.store import UnitOfWork
 from xiangyin.knowledge import get_knowledge
-from xiangyin.messages import outbox_texts, say
+from xiangyin.messages import outbox_texts, say, status_label
 
 __all__ = [
     "NoRecipient",
@@ -88,11 +94,16 @@ def villager_text(message: OutboxMessage) -> str:
         key = f"{key}.{payload['outcome']}"
     upcoming = payload.get("next_deadline") or {}
     agency = payload.get("agency") or {}
+    day = payload.get("day")
     return _template(key).format(
         number=payload.get("number", message.case_number or ""),
         agency=agency.get("name", ""),
         next=upcoming.get("explain", "") if upcoming.get("due") else "",
         explain=payload.get("explain", ""),
+        day=plain_date(date.fromisoformat(day), local_date(utcnow()), get_case_rules())
+        if day
+        else "",
+        details=payload.get("details", ""),
     )
 
 
@@ -113,6 +124,9 @@ def _agency_text(message: OutboxMessage, engine: Engine) -> tuple[str, InlineKey
         except CaseNotFound:  # the row outlived its case (tests wiping tables): say the header
             return header, None
         return case_card(case, header), assigned_keyboard(number)
+    if message.message_key == "agency.voice_note":
+        seconds = payload.get("duration")
+        return template.format(number=number, duration=f"（{seconds}秒）" if seconds else ""), None
     if message.message_key == "agency.emergency_notice":
         j = payload.get("jurisdiction") or {}
         place = f"{j.get('township_name') or ''}{j.get('village_name') or ''}"
@@ -129,6 +143,33 @@ def _agency_text(message: OutboxMessage, engine: Engine) -> tuple[str, InlineKey
         ),
         None,
     )
+
+
+def digest_text(message: OutboxMessage) -> str:
+    """A staff member's daily digest: a header line, then one line per case."""
+    payload: Mapping[str, Any] = message.payload
+    today = date.fromisoformat(str(payload["day"]))
+    rules = get_case_rules()
+    lines = [
+        _template("staff.daily_digest").format(
+            day=plain_date(today, today, rules),
+            count=payload.get("count", 0),
+            soon=payload.get("soon", 0),
+        )
+    ]
+    for item in payload.get("cases") or []:
+        due = item.get("due")
+        lines.append(
+            _template("staff.digest_item").format(
+                number=item["number"],
+                villager=item.get("villager") or "-",
+                status=status_label(Status(item["status"])),
+                due=f"{plain_date(date.fromisoformat(due), today, rules)} {item.get('deadline') or ''}"
+                if due
+                else say("no_due"),
+            ).rstrip()
+        )
+    return "\n".join(lines)
 
 
 def _recipients(engine: Engine, message: OutboxMessage) -> list[StaffMember]:
@@ -155,8 +196,14 @@ def make_send(bot: Bot, engine: Engine) -> SendFunction:
             if not members:
                 raise NoRecipient(f"agency {message.recipient_id} has no staff on Telegram yet")
             text, markup = await asyncio.to_thread(_agency_text, message, engine)
+            voice = message.payload.get("file_id") if message.kind == "voice_note" else None
             for member in members:
                 await send_text(member.telegram_user_id, text, markup)
+                if voice:
+                    await bot.send_voice(member.telegram_user_id, voice=voice)
+            return
+        if message.recipient_kind == STAFF:
+            await send_text(int(message.recipient_id), digest_text(message), None)
             return
         if message.recipient_kind == VILLAGER:
             chat_id = telegram_chat_of(message.recipient_id)

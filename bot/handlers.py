@@ -17,6 +17,8 @@ and jurisdiction (records.staff.may_handle / may_view) at the moment it is taken
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import re
 import traceback
@@ -39,7 +41,7 @@ from telegram.ext import (
 
 from bot.delivery import AGENT_PREFIX, telegram_chat_of, villager_key_of
 from bot.relay import relay_to_rasa
-from bot.render import button_title, payload_of
+from bot.render import button_title, callback_data_for, payload_of
 from bot.runtime import BotData
 from bot.staff_ui import (
     OUTCOME_OF_VERB,
@@ -53,14 +55,15 @@ from bot.store import claim_update
 from records.case_number import normalize
 from records.deadlines import local_date, plain_date
 from records.case_rules import get_case_rules
-from records.domain import Case, CaseError, OPEN_STATUSES, Status
+from records.domain import Case, CaseError, Status
+from records.digest import work_list
+from records.evidence import VOICE, record_evidence
+from records.sessions import parse_session_day, schedule_session, sessions_for
 from records.outbox import utcnow
 from records.services import (
     CaseNotFound,
-    cases_filed_by,
     cases_for_villager,
     get_case,
-    list_cases,
     next_date_that_matters,
     transition,
 )
@@ -77,7 +80,6 @@ from records.staff import (
     notes_for,
     open_conversation,
     open_conversation_for_staff,
-    record_evidence,
     redeem_invite,
 )
 from records.store import UnitOfWork
@@ -106,6 +108,7 @@ FOLLOW_UP_QUESTION = {
     Verb.AGREEMENT: "ask_agreement_terms",
     Verb.REPLY: "ask_reply_summary",
     Verb.NOTE: "ask_note",
+    Verb.SCHEDULE: "ask_session",
 }
 #: The status such a button will move the case to (a note moves nothing).
 NEEDS_STATUS = {
@@ -317,12 +320,6 @@ async def join(update: Update, context: Context) -> None:
     )
 
 
-def _by_nearest_deadline(cases: list[Case]) -> list[tuple[Case, Any]]:
-    today = local_date(utcnow())
-    with_due = [(c, next_date_that_matters(c, today)) for c in cases]
-    return sorted(with_due, key=lambda pair: (pair[1] is None, pair[1].due if pair[1] else None))
-
-
 async def mine(update: Update, context: Context) -> None:
     """/mine: an agent's filed cases, or a handler's open agency cases, nearest deadline first."""
     user = update.effective_user
@@ -332,17 +329,13 @@ async def mine(update: Update, context: Context) -> None:
     if member is None:
         await _reply(update, say("not_staff"))
         return
-    uow = UnitOfWork(_engine(context))
-    if member.role == "agent":
-        found = await asyncio.to_thread(cases_filed_by, uow, member.actor)
-    else:
-        found = await asyncio.to_thread(list_cases, uow, agency_id=member.agency_id)
-        found = [c for c in found if c.status in OPEN_STATUSES and may_handle(member, c)]
-    if not found:
+    items = await asyncio.to_thread(work_list, _engine(context), member, local_date(utcnow()))
+    if not items:
         await _reply(update, say("mine_none"))
         return
     lines = [say("mine_header")]
-    for case, upcoming in _by_nearest_deadline(found):
+    for item in items:
+        case, upcoming = item.case, item.upcoming
         lines.append(
             say(
                 "mine_item",
@@ -371,13 +364,18 @@ async def case_command(update: Update, context: Context) -> None:
     member = await _staff(context, user.id)
     if case is not None and may_view(member, case):
         notes = await asyncio.to_thread(notes_for, _engine(context), case.number)
+        sessions = await asyncio.to_thread(sessions_for, _engine(context), case.number)
         handles = may_handle(member, case)
         markup = None
         if handles and case.status in (Status.ACCEPTED, Status.IN_PROGRESS):
             markup = handling_keyboard(case)
         elif handles and case.status is Status.ROUTED:
             markup = assigned_keyboard(case.number)
-        await _reply(update, timeline(case, notes, show_phone=handles), reply_markup=markup)
+        await _reply(
+            update,
+            timeline(case, notes, show_phone=handles, sessions=sessions),
+            reply_markup=markup,
+        )
         return
     if case is not None and case.villager.sender_id == villager_sender(user.id):
         await _reply(update, _status_line(case))
@@ -609,6 +607,16 @@ async def _answer_awaited(update: Update, context: Context, text: str) -> bool:
     if not may_handle(member, case):
         await _reply(update, say("case_refused"))
         return True
+    if verb == Verb.SCHEDULE:
+        today = local_date(utcnow())
+        day = parse_session_day(text, today)
+        if day is None or day < today:
+            context.user_data[AWAITING] = (verb, number)  # ask again
+            await _reply(update, say("session_no_date", number=number))
+            return True
+        await asyncio.to_thread(schedule_session, _engine(context), case, day, text, member.actor)
+        await _reply(update, say("session_set", number=number, date=_date(day), details=text))
+        return True
     try:
         if verb == Verb.RETURN:
             case = await _transition(context, number, Status.RETURNED, member.actor, text)
@@ -697,9 +705,45 @@ def _file_of(message: Message) -> tuple[str, Any] | None:
     return None
 
 
+def _sender_of(update: Update, context: Context, user_id: int) -> str:
+    """Whose case a file belongs to: the villager, or the villager an agent is filing for."""
+    filing = context.user_data.get(FILING) if context.user_data is not None else None
+    return agent_sender(user_id, filing) if filing else villager_sender(user_id)
+
+
+def _seconds(value: Any) -> int | None:
+    """A voice note's length in seconds (PTB gives an int now, a timedelta in future)."""
+    if value is None:
+        return None
+    return int(value.total_seconds()) if hasattr(value, "total_seconds") else int(value)
+
+
+async def _download(media: Any, folder: Path) -> tuple[str | None, bytes | None]:
+    """Fetch a file from Telegram into ``folder``: (stored path, bytes), or (None, None) when it
+    cannot be fetched (over the Bot API's 20 MB, disk trouble) — the file id is kept anyway."""
+    try:
+        telegram_file = await media.get_file()
+        folder.mkdir(parents=True, exist_ok=True)
+        suffix = Path(telegram_file.file_path or "").suffix or ".bin"
+        path = folder / f"{media.file_unique_id}{suffix}"
+        await telegram_file.download_to_drive(path)
+        return str(path), path.read_bytes()
+    except (BadRequest, OSError) as exc:
+        log.warning("evidence not downloaded: %s", type(exc).__name__)
+        return None, None
+
+
 async def media_message(update: Update, context: Context) -> None:
-    """A photo, document or voice message: evidence for the villager's latest open case
-    (or the case a staff member is talking about, who also gets a copy)."""
+    """A photo, document or voice note: evidence for the sender's open case.
+
+    * In a staff↔villager talk the file goes to the case talked about, and the other side
+      gets a copy.
+    * Otherwise it goes to the sender's latest open case; without one (the form is still
+      being filled) it is kept pending and attached when the case is filed.
+    * A voice note reaches the handling staff to listen to (records.evidence), and the
+      villager is told a person will listen.  With a speech recogniser configured
+      (bot/asr.py) its text is also shown to the villager and relayed to the assistant.
+    """
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
@@ -707,11 +751,10 @@ async def media_message(update: Update, context: Context) -> None:
     if found is None:
         return
     kind, media = found
-    sender = villager_sender(user.id)
+    sender = _sender_of(update, context, user.id)
     data = _data(context)
     settings, engine, _ = data.require()
-    chat_id = message.chat_id
-    talk = await asyncio.to_thread(conversation_involving, engine, chat_id, user.id)
+    talk = await asyncio.to_thread(conversation_involving, engine, message.chat_id, user.id)
     if talk is not None and talk.staff_user_id == user.id:
         # The staff member shows the villager something: pass it on as it is.
         await message.copy(talk.villager_chat_id)
@@ -721,34 +764,85 @@ async def media_message(update: Update, context: Context) -> None:
     else:
         cases = await asyncio.to_thread(cases_for_villager, UnitOfWork(engine), sender)
         open_case = next((c for c in cases if c.is_open), None)
-    if open_case is None:
-        await _reply(update, say("evidence_no_case"))
-        return
-    stored: str | None = None
-    try:
-        telegram_file = await media.get_file()
-        folder = Path(settings.evidence_dir) / open_case.number
-        folder.mkdir(parents=True, exist_ok=True)
-        suffix = Path(telegram_file.file_path or "").suffix or ".bin"
-        path = folder / f"{media.file_unique_id}{suffix}"
-        await telegram_file.download_to_drive(path)
-        stored = str(path)
-    except (BadRequest, OSError) as exc:  # too big (>20 MB) or disk trouble: keep the id
-        log.warning("evidence for %s not downloaded: %s", open_case.number, type(exc).__name__)
+    folder = Path(settings.evidence_dir) / (
+        open_case.number if open_case else f"pending-{re.sub(r'[^0-9A-Za-z]+', '-', sender)}"
+    )
+    stored, content = await _download(media, folder)
     await asyncio.to_thread(
         record_evidence,
         engine,
-        case_number=open_case.number,
+        case=open_case,
         sender_id=sender,
         telegram_file_id=media.file_id,
         file_unique_id=media.file_unique_id,
         kind=kind,
         size=getattr(media, "file_size", None),
+        duration=_seconds(getattr(media, "duration", None)),
         stored_path=stored,
     )
     if talk is not None:
         await message.copy(talk.staff_user_id)
-    await _reply(update, say("evidence_saved", number=open_case.number))
+    if kind != VOICE:
+        if open_case is not None:
+            await _reply(update, say("evidence_saved", number=open_case.number))
+        else:
+            await _reply(update, say("evidence_pending"))
+        return
+    if open_case is not None:
+        await _reply(update, say("voice_saved", number=open_case.number))
+    else:
+        await _reply(update, say("voice_pending"))
+    transcriber = data.transcriber
+    if transcriber is None or content is None or talk is not None:
+        return
+    heard = await transcriber.transcribe(content, getattr(media, "mime_type", None) or "audio/ogg")
+    if heard:
+        await _reply(update, say("voice_heard", text=heard[:MAX_MESSAGE_CHARS]))
+        await _relay(update, context, heard[:MAX_MESSAGE_CHARS])
+
+
+LOCATION_NO = "l:no"
+
+
+async def location_message(update: Update, context: Context) -> None:
+    """A shared location: name the nearest known village and ask whether it is right.
+
+    "是" sends the place to the assistant as if the villager had typed it (it fills the form's
+    village question, or is remembered for the next form); "不是" asks them to type it.
+    """
+    message = update.effective_message
+    if message is None or message.location is None:
+        return
+    settings, _, _ = _data(context).require()
+    place = get_knowledge().nearest_place(message.location.latitude, message.location.longitude)
+    if place is None or place.km > settings.location_max_km:
+        await _reply(update, say("location_far"))
+        return
+    entities = {"township": place.township.name}
+    if place.village is not None:
+        entities["village"] = place.village.name
+    payload = "/inform" + json.dumps(entities, ensure_ascii=False, separators=(",", ":"))
+    chat_data = context.chat_data if context.chat_data is not None else {}
+    yes = InlineKeyboardButton(
+        say("location_yes"), callback_data=callback_data_for(payload, chat_data)
+    )
+    no = InlineKeyboardButton(say("location_no"), callback_data=LOCATION_NO)
+    await _reply(
+        update,
+        say("location_guess", place=place.name),
+        reply_markup=InlineKeyboardMarkup([[yes], [no]]),
+    )
+
+
+async def location_button(update: Update, context: Context) -> None:
+    """"不是这里" under a location guess: ask for the place in words."""
+    query = update.callback_query
+    if query is None:
+        return
+    await query.answer()
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_reply_markup(None)
+    await _reply(update, say("location_type_place"))
 
 
 async def sticker_message(update: Update, context: Context) -> None:
@@ -830,6 +924,7 @@ def register(app: Application) -> None:
         app.add_handler(CommandHandler(name, callback, filters=private & new_message))
     app.add_handler(CallbackQueryHandler(rasa_button, pattern=r"^[rk]:"))
     app.add_handler(CallbackQueryHandler(staff_button, pattern=r"^s:"))
+    app.add_handler(CallbackQueryHandler(location_button, pattern=rf"^{LOCATION_NO}$"))
     app.add_handler(
         MessageHandler(private & new_message & filters.TEXT & ~filters.COMMAND, text_message)
     )
@@ -839,6 +934,7 @@ def register(app: Application) -> None:
             media_message,
         )
     )
+    app.add_handler(MessageHandler(private & new_message & filters.LOCATION, location_message))
     app.add_handler(MessageHandler(private & new_message & filters.Sticker.ALL, sticker_message))
     app.add_handler(MessageHandler(private & new_message, unsupported_message))
     app.add_error_handler(on_error)

@@ -145,6 +145,8 @@ async def flush_backlog(app: Application, data: BotData) -> int:
         relayed += 1
         try:
             await send_replies(app.bot, item.chat_id, replies, app.chat_data[item.chat_id])
+            # Outside an update PTB does not know the chat's data changed (button payloads).
+            app.mark_data_for_update_persistence(chat_ids=item.chat_id)
         except TelegramError:
             # Rasa has the message; the replies were lost on Telegram's side.  Block this
             # person for the pass so their next message is not answered out of order.

@@ -22,6 +22,7 @@ __all__ = [
     "MAX_CALLBACK_BYTES",
     "MAX_TEXT_UNITS",
     "Outgoing",
+    "callback_data_for",
     "keyboard",
     "payload_of",
     "render_replies",
@@ -92,7 +93,8 @@ def render_replies(replies: Iterable[dict[str, Any]], empty_button_text: str) ->
 def _payload_store(chat_data: MutableMapping[str, Any]) -> OrderedDict[str, str]:
     store = chat_data.get(_STORE)
     if not isinstance(store, OrderedDict):
-        store = OrderedDict()
+        # A plain dict after a restart (stored as JSON, in insertion order): keep its entries.
+        store = OrderedDict(store if isinstance(store, dict) else ())
         chat_data[_STORE] = store
     return store
 

@@ -31,6 +31,7 @@ from telegram.error import RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 from telegram.ext import BaseRateLimiter, BaseUpdateProcessor
 
+from bot.asr import Transcriber
 from bot.rasa_client import RasaClient
 from records.outbox import Dispatcher
 from xiangyin.config import Settings
@@ -61,6 +62,8 @@ class BotData:
         self.stop: asyncio.Event | None = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.dispatcher: Dispatcher | None = None
+        #: Speech recognition for voice notes (bot/asr.py); None: staff listen.
+        self.transcriber: Transcriber | None = None
         #: Reminder passes use this date when set (tests); the county's today otherwise.
         self.today: Callable[[], dtm.date] | None = None
 
@@ -179,8 +182,15 @@ async def _wait(stop: asyncio.Event, seconds: float, kick: asyncio.Event | None 
 
 
 async def _reminder_loop(app: Application, data: BotData) -> None:
+    """Each pass: deadline reminders and escalations, reminders of tomorrow's appointments,
+    then (from the digest hour, county time) today's daily digests; each is queued once,
+    from the database."""
     from bot.store import prune_processed_updates
+    from records.deadlines import COUNTY_TZ
+    from records.digest import queue_digests
+    from records.outbox import utcnow
     from records.reminders import queue_reminders, utc_today
+    from records.sessions import queue_session_reminders
 
     settings, engine, _ = data.require()
     assert data.stop is not None
@@ -192,6 +202,11 @@ async def _reminder_loop(app: Application, data: BotData) -> None:
             )
             if report.agency_reminders or report.villager_reminders or report.overdue:
                 log.info("reminders queued: %s", report)
+            await asyncio.to_thread(queue_session_reminders, engine, today=today)
+            if utcnow().astimezone(COUNTY_TZ).hour >= settings.digest_hour:
+                digests = await asyncio.to_thread(queue_digests, engine, today=today)
+                if digests:
+                    log.info("daily digests queued: %d", digests)
             await asyncio.to_thread(prune_processed_updates, engine)
         except Exception:  # noqa: BLE001 - the loop must outlive a database hiccup
             log.exception("reminder pass failed")

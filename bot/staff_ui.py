@@ -12,6 +12,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from records.deadlines import local_date, plain_date
 from records.domain import Case, Status
+from records.sessions import CaseSession
 from records.staff import Note
 from records.case_rules import get_case_rules
 from xiangyin.knowledge import get_knowledge
@@ -45,6 +46,7 @@ class Verb:
     NO_AGREEMENT = "noagr"
     REPLY = "rep"
     DONE = "done"
+    SCHEDULE = "when"
 
 
 #: Outcome a resolving verb records (records/case_rules.yml ``outcomes``).
@@ -86,7 +88,7 @@ def assigned_keyboard(number: str) -> InlineKeyboardMarkup:
 
 
 def handling_keyboard(case: Case) -> InlineKeyboardMarkup:
-    """Outcome buttons for an accepted case (by route), then talk and note."""
+    """Outcome buttons for an accepted case (by route), then appointment, talk and note."""
     if case.route == "mediation":
         outcomes = [
             _button("btn_agreement", Verb.AGREEMENT, case.number),
@@ -100,9 +102,10 @@ def handling_keyboard(case: Case) -> InlineKeyboardMarkup:
         [
             outcomes,
             [
+                _button("btn_schedule", Verb.SCHEDULE, case.number),
                 _button("btn_talk", Verb.TALK, case.number),
-                _button("btn_note", Verb.NOTE, case.number),
             ],
+            [_button("btn_note", Verb.NOTE, case.number)],
         ]
     )
 
@@ -151,7 +154,13 @@ def case_card(case: Case, header: str) -> str:
     return "\n".join(lines)
 
 
-def timeline(case: Case, notes: Iterable[Note], *, show_phone: bool) -> str:
+def timeline(
+    case: Case,
+    notes: Iterable[Note],
+    *,
+    show_phone: bool,
+    sessions: Iterable[CaseSession] = (),
+) -> str:
     """The case, its history, deadlines and notes, for staff and the filing agent."""
     route, dispute = _names(case)
     rules = get_case_rules()
@@ -193,6 +202,14 @@ def timeline(case: Case, notes: Iterable[Note], *, show_phone: bool) -> str:
                     name=deadline.name,
                 )
             )
+    for appointment in sessions:
+        lines.append(
+            say(
+                "timeline_session",
+                date=plain_date(appointment.day, today, rules),
+                details=appointment.details,
+            )
+        )
     for note in notes:
         lines.append(
             say(

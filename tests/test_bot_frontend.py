@@ -83,7 +83,7 @@ async def test_stickers_emoji_and_unsupported_messages_get_a_kind_reply(server, 
     async with running_bot(server, rasa.url, fresh_engine(tmp_path)):
         server.user_sends_sticker(user)
         server.user_sends_text(user, "👍👍")
-        server.user_sends_location(user, 25.3, 101.5)
+        server.user_sends_contact(user, "13987654321")  # a contact card: not read
         server.user_sends_text(user, "   ")
         server.user_sends_text(user, "隔壁家的牛吃了我家的苞穀，找他賠他不認賬")  # Traditional
         calls = await server.wait_for_messages(user, 5)
@@ -198,7 +198,9 @@ async def test_a_handler_error_is_logged_without_phone_numbers_and_the_user_is_t
     assert "13987654321" not in caplog.text and "532322199001010017" not in caplog.text
 
 
-async def test_evidence_photos_are_kept_with_the_open_case(server, rasa, tmp_path):
+async def test_a_photo_sent_before_the_case_is_filed_is_kept_and_attached_to_it(
+    server, rasa, tmp_path
+):
     from sqlalchemy import select
 
     from bot_support import file_case
@@ -207,15 +209,45 @@ async def test_evidence_photos_are_kept_with_the_open_case(server, rasa, tmp_pat
     user = new_user_id()
     engine = fresh_engine(tmp_path)
     async with running_bot(server, rasa.url, engine, bot_settings(tmp_path)):
-        server.user_sends_photo(user)
-        await wait_for_text(server, user, say("evidence_no_case"))
+        server.user_sends_photo(user, data=b"\x89PNG the fence, before")
+        await wait_for_text(server, user, say("evidence_pending"))
+        with engine.connect() as conn:
+            [pending] = conn.execute(select(evidence)).all()
+        assert pending.case_number is None  # kept for the sender, not dropped
         number = file_case(engine, f"tg:{user}")
         server.user_sends_photo(user, data=b"\x89PNG the cow in the field")
-        await wait_for_text(server, user, number)
-    [row] = engine.connect().execute(select(evidence)).all()
-    assert row.case_number == number and row.kind == "photo"
+        await wait_for_text(server, user, say("evidence_saved", number=number))
+    with engine.connect() as conn:
+        rows = conn.execute(select(evidence).order_by(evidence.c.id)).all()
+    assert [(r.case_number, r.kind) for r in rows] == [(number, "photo"), (number, "photo")]
     assert (tmp_path / "evidence" / number).is_dir()
-    assert open(row.stored_path, "rb").read() == b"\x89PNG the cow in the field"
+    assert open(rows[1].stored_path, "rb").read() == b"\x89PNG the cow in the field"
+    assert open(rows[0].stored_path, "rb").read() == b"\x89PNG the fence, before"
+
+
+async def test_a_shared_location_is_named_as_the_nearest_village_and_confirmed(
+    server, rasa, tmp_path
+):
+    user = new_user_id()
+    async with running_bot(server, rasa.url, fresh_engine(tmp_path), bot_settings(tmp_path)):
+        server.user_sends_location(user, 25.331, 101.522)  # a few hundred metres from 天台村
+        guess = await wait_for_text(server, user, say("location_guess", place="共和镇天台村"))
+        choices = buttons(guess)
+        assert set(choices) == {say("location_yes"), say("location_no")}
+        server.user_taps_button(user, guess, choices[say("location_yes")])
+        await server.wait_for(lambda: len(rasa.received) == 1)
+        # The assistant gets the place as if typed, so the form's village question is answered.
+        assert rasa.received[0]["message"] == '/inform{"township":"共和镇","village":"天台村"}'
+        assert rasa.received[0]["sender"] == f"tg:{user}"
+
+        server.user_sends_location(user, 25.29, 101.571)  # near 腊湾村 this time
+        guess = await wait_for_text(server, user, say("location_guess", place="共和镇腊湾村"))
+        server.user_taps_button(user, guess, buttons(guess)[say("location_no")])
+        await wait_for_text(server, user, say("location_type_place"))
+
+        server.user_sends_location(user, 39.9, 116.4)  # Beijing: not guessed at
+        await wait_for_text(server, user, say("location_far"))
+    assert len(rasa.received) == 1
 
 
 def test_split_text_cuts_at_line_breaks_within_telegrams_limit():

@@ -27,10 +27,12 @@ from bot_support import (
     wait_for_text,
 )
 from rasa_stub import StubRasa
+from records.deadlines import local_date
 from records.orm import case_notes, outbox, reminders_sent, staff
 from records.reminders import queue_reminders
 from records.services import get_case
 from records.store import UnitOfWork
+from xiangyin.messages import say
 
 
 @pytest.fixture
@@ -89,7 +91,7 @@ async def test_a_new_case_reaches_the_mediator_who_accepts_talks_and_records_an_
         accepted = await wait_for_text(server, mediator, "已接收")
         told = await wait_for_text(server, villager, "已经受理")
         assert number in told.text
-        assert set(buttons(accepted)) == {"调解成功", "调解不成", "与当事人对话", "加备注"}
+        assert set(buttons(accepted)) == {"调解成功", "调解不成", "约时间地点", "与当事人对话", "加备注"}
 
         # 与当事人对话: the villager's words go to the mediator, not to Rasa, and back.
         server.user_taps_button(mediator, accepted, buttons(accepted)["与当事人对话"])
@@ -263,7 +265,7 @@ async def test_a_petition_answered_in_writing_tells_the_villager_the_review_wind
         card = await wait_for_text(server, clerk, number)
         server.user_taps_button(clerk, card, buttons(card)["接收"])
         accepted = await wait_for_text(server, clerk, "已接收")
-        assert set(buttons(accepted)) == {"已答复", "与当事人对话", "加备注"}
+        assert set(buttons(accepted)) == {"已答复", "约时间地点", "与当事人对话", "加备注"}
         accepted_told = await wait_for_text(server, villager, "已经受理")
         assert number in accepted_told.text and "月" in accepted_told.text  # with the next date
         server.user_taps_button(clerk, accepted, buttons(accepted)["已答复"])
@@ -309,3 +311,205 @@ async def test_a_staff_member_can_take_back_a_tap_with_cancel(server, rasa, tmp_
         server.user_sends_text(mediator, "这句不是理由")  # now an ordinary message
         await wait_for_text(server, mediator, "收到：这句不是理由")
     assert get_case(UnitOfWork(engine), number).status.value == "routed"
+
+
+async def test_a_voice_note_reaches_the_mediator_to_listen_and_the_villager_is_told(
+    server, rasa, tmp_path
+):
+    from bot_support import bot_settings
+
+    engine = fresh_engine(tmp_path)
+    mediator, villager = new_user_id(), new_user_id()
+    async with running_bot(server, rasa.url, engine, bot_settings(tmp_path)):
+        await join_as(server, engine, mediator, TIANTAI_MEDIATION, "mediator")
+        # Spoken in the middle of the form, before there is a case: kept for later.
+        server.user_sends_voice(villager, data=b"OggS the cow again", duration=7)
+        await wait_for_text(server, villager, say("voice_pending"))
+        assert not any(c.method == "sendVoice" for c in server.sent)
+        number = file_case(engine, f"tg:{villager}")
+        card = await wait_for_text(server, mediator, number)
+        await server.wait_for(
+            lambda: any(c.method == "sendVoice" and c.chat_id == mediator for c in server.sent)
+        )
+        intro = await wait_for_text(server, mediator, "语音（7秒）")
+        assert number in intro.text
+        # The case comes first, then its recording.
+        calls = [c for c in server.sent if c.chat_id == mediator]
+        assert calls.index(card) < calls.index(intro)
+
+        # A voice note about the filed case goes straight to the mediator.
+        server.user_sends_voice(villager, data=b"OggS one more thing", duration=3)
+        told = await wait_for_text(server, villager, say("voice_saved", number=number))
+        assert "亲自听" in told.text
+        await server.wait_for(
+            lambda: sum(c.method == "sendVoice" and c.chat_id == mediator for c in server.sent) == 2
+        )
+    assert rasa.texts() == []  # without speech recognition nothing goes to the assistant
+
+
+async def test_with_speech_recognition_configured_the_villager_sees_and_sends_the_text(
+    server, rasa, tmp_path
+):
+    from aiohttp import web
+
+    from bot_support import bot_settings
+
+    heard: list[bytes] = []
+
+    async def recognise(request: web.Request) -> web.Response:
+        heard.append(await request.read())
+        return web.json_response({"text": "隔壁的牛吃了我家苞谷"})
+
+    asr = web.Application()
+    asr.router.add_post("/asr", recognise)
+    runner = web.AppRunner(asr)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    villager = new_user_id()
+    try:
+        config = bot_settings(tmp_path, asr_url=f"http://127.0.0.1:{port}/asr")
+        async with running_bot(server, rasa.url, fresh_engine(tmp_path), config):
+            server.user_sends_voice(villager, data=b"OggS spoken words")
+            await wait_for_text(server, villager, say("voice_pending"))
+            await wait_for_text(server, villager, "我听到的是：“隔壁的牛吃了我家苞谷”")
+            await wait_for_text(server, villager, "收到：隔壁的牛吃了我家苞谷")
+    finally:
+        await runner.cleanup()
+    assert heard == [b"OggS spoken words"]
+    assert rasa.texts(f"tg:{villager}") == ["隔壁的牛吃了我家苞谷"]
+
+
+async def test_each_staff_member_gets_one_daily_digest_of_open_cases_nearest_deadline_first(
+    server, rasa, tmp_path
+):
+    from bot_support import bot_settings
+    from records.digest import queue_digests
+    from records.orm import digests_sent
+
+    engine = fresh_engine(tmp_path)
+    mediator, idle_mediator, villager = new_user_id(), new_user_id(), new_user_id()
+    async with running_bot(server, rasa.url, engine, bot_settings(tmp_path)):
+        await join_as(server, engine, mediator, TIANTAI_MEDIATION, "mediator")
+        await join_as(server, engine, idle_mediator, "gonghe.lawan.village_mediation", "mediator")
+        first = file_case(engine, f"tg:{villager}")
+        second = file_case(engine, f"tg:{villager}", name="张美华")
+        card = await wait_for_text(server, mediator, second)
+        server.user_taps_button(mediator, card, buttons(card)["接收"])  # now it has a deadline
+        await wait_for_text(server, mediator, "已接收")
+        today = local_date(get_case(UnitOfWork(engine), first).created_at)
+        assert queue_digests(engine, today=today) == 1  # the idle mediator gets none
+        assert queue_digests(engine, today=today) == 0  # once a day, however often it runs
+        digest = await wait_for_text(server, mediator, "您手上有 2 件事在办")
+        header, nearest, undated = digest.text.split("\n")
+        assert nearest.startswith(f"{second} 张美华：已受理") and "期限" in nearest
+        assert undated.startswith(first) and undated.endswith("暂无期限")
+        assert queue_digests(engine, today=today + timedelta(days=1)) == 1
+        await server.wait_for(
+            lambda: sum("件事在办" in (c.text or "") for c in messages_to(server, mediator)) == 2
+        )
+    assert not any("件事在办" in (c.text or "") for c in messages_to(server, idle_mediator))
+    with engine.connect() as conn:
+        assert conn.execute(select(digests_sent.c.staff_user_id)).scalars().all() == [
+            mediator,
+            mediator,
+        ]
+
+
+async def test_the_reminder_loop_sends_the_digest_from_the_digest_hour(server, rasa, tmp_path):
+    from bot_support import bot_settings
+
+    engine = fresh_engine(tmp_path)
+    mediator, villager = new_user_id(), new_user_id()
+    file_case(engine, f"tg:{villager}")
+    config = bot_settings(tmp_path, digest_hour=0, reminder_interval_s=0.2)
+    async with running_bot(server, rasa.url, engine, config):
+        await join_as(server, engine, mediator, TIANTAI_MEDIATION, "mediator")
+        await wait_for_text(server, mediator, "您手上有 1 件事在办")
+
+
+async def test_an_agents_filing_mode_and_button_payloads_survive_a_restart(server, rasa, tmp_path):
+    from bot_support import bot_settings
+
+    engine = fresh_engine(tmp_path)
+    agent = new_user_id()
+    long_payload = '/inform{"facts":"' + "很长的一段话" * 10 + '"}'
+    rasa.reply = lambda sender, text: [
+        {
+            "recipient_id": sender,
+            "text": f"收到：{text}",
+            "buttons": [{"title": "长按钮", "payload": long_payload}],
+        }
+    ]
+    async with running_bot(server, rasa.url, engine, bot_settings(tmp_path)):
+        await join_as(
+            server, engine, agent, "gonghe.tiantai.village_service_point", "agent", name="杨代办"
+        )
+        server.user_sends_text(agent, "/file 张美华")
+        await wait_for_text(server, agent, "张美华")
+        server.user_sends_text(agent, "她家的低保被取消了")
+        with_button = await wait_for_text(server, agent, "收到：她家的低保被取消了")
+    # A new Application on the same database: what the last one knew is still there.
+    async with running_bot(server, rasa.url, engine, bot_settings(tmp_path)):
+        server.user_sends_text(agent, "去年十月开始的")
+        await wait_for_text(server, agent, "收到：去年十月开始的")
+        server.user_taps_button(agent, with_button, buttons(with_button)["长按钮"])
+        await server.wait_for(lambda: long_payload in rasa.texts())
+    senders = {m["sender"] for m in rasa.received}
+    assert senders == {f"agent:{agent}:张美华"}  # still filing for her after the restart
+
+
+async def test_the_mediator_sets_a_session_and_the_villager_is_told_and_reminded(
+    server, rasa, tmp_path
+):
+    from records.sessions import queue_session_reminders, sessions_for
+
+    engine = fresh_engine(tmp_path)
+    mediator, villager = new_user_id(), new_user_id()
+    async with running_bot(server, rasa.url, engine):
+        await join_as(server, engine, mediator, TIANTAI_MEDIATION, "mediator")
+        number = file_case(engine, f"tg:{villager}")
+        card = await wait_for_text(server, mediator, number)
+        server.user_taps_button(mediator, card, buttons(card)["接收"])
+        accepted = await wait_for_text(server, mediator, "已接收")
+        server.user_taps_button(mediator, accepted, buttons(accepted)["约时间地点"])
+        await wait_for_text(server, mediator, "见面的日子")
+        server.user_sends_text(mediator, "下午两点，村委会")  # no day: asked again
+        await wait_for_text(server, mediator, "没看出是哪一天")
+        server.user_sends_text(mediator, "明天下午2点，天台村委会")
+        await wait_for_text(server, mediator, "已约好并告诉当事人")
+        told = await wait_for_text(server, villager, "约您")
+        assert number in told.text and "明天下午2点，天台村委会" in told.text
+        assert "天台村人民调解委员会" in told.text
+        [appointment] = sessions_for(engine, number)
+        today = appointment.day - timedelta(days=1)
+        assert queue_session_reminders(engine, today=today) == 1
+        assert queue_session_reminders(engine, today=today) == 0  # once
+        await wait_for_text(server, villager, "⏰ 提醒：明天")
+        server.user_sends_text(mediator, f"/case {number}")
+        shown = await wait_for_text(server, mediator, "约见：明天下午2点，天台村委会")
+        assert number in shown.text
+    assert rasa.texts() == []
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("12月3日下午2点，天台村委会", date(2026, 12, 3)),
+        ("2026年12月5日 村委会", date(2026, 12, 5)),
+        ("12/3 下午", date(2026, 12, 3)),
+        ("明天上午9点", date(2026, 11, 28)),
+        ("后天", date(2026, 11, 29)),
+        ("下周二上午", date(2026, 12, 1)),
+        ("周一", date(2026, 11, 30)),  # this week's Monday is past: the next one
+        ("3号下午", date(2026, 12, 3)),
+        ("1月5日", date(2027, 1, 5)),  # a month already past this year: next year
+        ("下午两点在村委会", None),
+        ("2月30日", None),
+    ],
+)
+def test_the_day_of_a_session_is_read_from_plain_words(written, expected):
+    from records.sessions import parse_session_day
+
+    assert parse_session_day(written, date(2026, 11, 27)) == expected  # a Friday

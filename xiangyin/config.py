@@ -42,6 +42,13 @@ class Settings:
     rasa_timeout_s: float = 30.0
     #: Where files villagers send as evidence are stored (under the case number).
     evidence_dir: Path = PROJECT_ROOT / "var" / "evidence"
+    #: Speech recognition hook (bot/asr.py): an HTTP endpoint that takes a voice note's bytes
+    #: and answers {"text": ...}.  None (the default): staff listen to every voice note.
+    asr_url: str | None = None
+    #: Local hour (county time) from which each staff member's daily digest goes out.
+    digest_hour: int = 8
+    #: A shared location farther than this from every known village is not guessed at.
+    location_max_km: float = 15.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -71,4 +78,7 @@ def settings() -> Settings:
         evidence_dir=Path(
             os.environ.get("XIANGYIN_EVIDENCE_DIR", PROJECT_ROOT / "var" / "evidence")
         ),
+        asr_url=os.environ.get("XIANGYIN_ASR_URL") or None,
+        digest_hour=int(os.environ.get("XIANGYIN_DIGEST_HOUR", "8")),
+        location_max_km=float(os.environ.get("XIANGYIN_LOCATION_MAX_KM", "15")),
     )

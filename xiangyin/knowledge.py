@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import math
 import os
 import string
 import unicodedata
@@ -578,6 +579,28 @@ class PlaceCandidate:
 
 
 @dataclass(frozen=True)
+class NearestPlace:
+    """The known place closest to a shared location, and how far it is."""
+
+    township: Township
+    village: Village | None
+    km: float
+
+    @property
+    def name(self) -> str:
+        """Shown to the villager, e.g. 共和镇天台村 (or the township alone)."""
+        return self.township.name + (self.village.name if self.village else "")
+
+
+def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Haversine distance on a 6371 km sphere (plenty for "which village is nearest")."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(h)))
+
+
+@dataclass(frozen=True)
 class PlaceMatch:
     """What :meth:`Knowledge.find_place` found in a message.
 
@@ -743,6 +766,23 @@ class Knowledge:
         return _unique(
             term for t in self.county.townships for v in t.villages for term in (v.name, *v.aliases)
         )
+
+    def nearest_place(self, lat: float, lon: float) -> NearestPlace | None:
+        """The known place closest to a shared location (great-circle distance).
+
+        Villages with coordinates are compared first; a township whose villages have none
+        counts by its own centre (``village`` None).  None when nothing has coordinates.
+        """
+        best: NearestPlace | None = None
+        for township in self.county.townships:
+            points = [(v, v.location) for v in township.villages if v.location is not None]
+            if not points:
+                points = [(None, township.location)]
+            for village, where in points:
+                km = _distance_km(lat, lon, where.lat, where.lon)
+                if best is None or km < best.km:
+                    best = NearestPlace(township, village, km)
+        return best
 
     def find_place(self, text: str) -> PlaceMatch | None:
         """Find the township and/or village a villager mentions in free text.
@@ -933,7 +973,8 @@ class Knowledge:
         words += [k for d in self.dispute_types.values() for k in d.keywords]
         words += [k for s in self.services.values() for k in s.keywords]
         words += [a.name for a in self.agencies if a.level != "village"]
-        return [w for w in _unique(words) if len(w) >= 2]
+        # One-character "words" add nothing to jieba, and spaces break its format.
+        return [w for w in _unique(words) if len(w) >= 2 and not any(c.isspace() for c in w)]
 
     def summary(self) -> dict[str, int]:
         """Counts of what is loaded (for the CLI and logs)."""
