@@ -1,14 +1,15 @@
-"""Questions built from what was collected: the read-back and the village."""
+"""Questions built from what was collected: the read-back and the village; a place said
+outside a form."""
 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import ROUTE_OF_FORM, knowledge, place_label
+from actions.common import ROUTE_OF_FORM, knowledge, latest_entity, latest_text, place_label
 from xiangyin.validation import mask_phone, shorten
 
 
@@ -59,3 +60,29 @@ class ActionAskVillage(Action):
         ]
         dispatcher.utter_message(response="utter_ask_village", buttons=buttons)
         return []
+
+
+class ActionNotePlace(Action):
+    """A place said (or a shared location confirmed) while no form is running: remember it,
+    so the next form does not ask again, and ask what happened."""
+
+    def name(self) -> Text:
+        return "action_note_place"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        township = latest_entity(tracker, "township") or ""
+        village = latest_entity(tracker, "village") or ""
+        match = knowledge().find_place(f"{township}{village}" or latest_text(tracker))
+        if match is None or match.township is None:
+            # A name or a detail without a form to put it in: ask what the matter is.
+            dispatcher.utter_message(response="utter_ask_what_happened")
+            return []
+        events: List[EventType] = [SlotSet("township", match.township.name)]
+        place = match.township.name
+        if match.village is not None:
+            events.append(SlotSet("village", match.village.name))
+            place += match.village.name
+        dispatcher.utter_message(response="utter_place_noted", place=place)
+        return events
