@@ -1,7 +1,7 @@
 """``python -m bot.bench``: 30 villagers chatting at once through Telegram → results/bench-bot.json.
 
 Everything real except Telegram itself: the bot (bot/app.py, in this process) polls
-FakeBotApi (tests/botapi, a loopback Bot API server — run from the project root), relays to
+FakeBotApi (bot/localapi, a loopback Bot API server), relays to
 a real Rasa server with the trained model and a real action server (both started here, on
 free ports, with a database of their own).  Each simulated villager goes through the
 neighbour's-cow mediation of CONVERSATIONS.md (tapping the buttons a villager would tap),
@@ -224,7 +224,7 @@ async def run(villagers: int, rounds: int, rasa_url: str, database_url: str) -> 
     from records.outbox import outbox_counts
     from records.staff import create_invite
     from records.store import make_engine, migrate
-    from tests.botapi import FakeBotApi
+    from bot.localapi import FakeBotApi
     from xiangyin.config import settings
 
     engine = make_engine(database_url)

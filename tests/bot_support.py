@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from telegram.ext import Application
 
-from botapi import FakeBotApi, SentCall
+from bot.localapi import FakeBotApi, SentCall
 from bot.app import build_application, serving
 from records.services import SubmitCase, submit_case
 from records.staff import create_invite

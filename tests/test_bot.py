@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from botapi import FakeBotApi
+from bot.localapi import FakeBotApi
 from bot_support import (
     CASE_NUMBER,
     TIANTAI_MEDIATION,

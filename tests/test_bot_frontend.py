@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from botapi import FakeBotApi
+from bot.localapi import FakeBotApi
 from bot.app import build_application, rate_limiter
 from bot.render import MAX_CALLBACK_BYTES, callback_data_for, payload_of, split_text, utf16_len
 from bot.runtime import RetryAfterLimiter

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from botapi import FakeBotApi
+from bot.localapi import FakeBotApi
 from bot_support import (
     GONGHE_MEDIATION,
     TIANTAI_MEDIATION,

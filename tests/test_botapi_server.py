@@ -32,7 +32,7 @@ from telegram.ext import (
     filters,
 )
 
-from botapi import FakeBotApi
+from bot.localapi import FakeBotApi
 
 USER = 4242
 STAFF = -1001234567890

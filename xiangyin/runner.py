@@ -1,6 +1,7 @@
 """`make run`: start the action server and the Rasa server, then the chat.
 
-Without TELEGRAM_BOT_TOKEN: the terminal chat, as before.  With it: the Telegram bot
+Without TELEGRAM_BOT_TOKEN: the terminal playground (xiangyin/playground.py) — the real bot on
+a local Bot API server, where one can be the villager, the mediator and the agent in turn.  With it: the Telegram bot
 (``python -m bot``: long polling, or webhook mode with TELEGRAM_WEBHOOK_URL and
 TELEGRAM_WEBHOOK_SECRET — see bot/__main__.py), which also runs the outbox dispatcher and
 the reminder loop; its log is logs/bot.log.
@@ -91,8 +92,6 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 def run_all(model: str) -> int:
     """Start everything, chat in the terminal, and stop everything on exit."""
-    from xiangyin.chat import run_chat
-
     print(say("starting"))
     processes = start_servers(model)
     try:
@@ -103,11 +102,33 @@ def run_all(model: str) -> int:
             return 1
         if settings().telegram_token:
             return run_telegram(processes)
-        return run_chat(base)
+        return run_playground(base)
     except KeyboardInterrupt:
         return 0
     finally:
         stop(processes)
+
+
+def run_playground(rasa_url: str) -> int:
+    """The terminal playground: the real bot on the local Bot API server (xiangyin/playground.py);
+    its log goes to logs/playground.log so that the terminal shows only the conversation."""
+    import asyncio
+    import logging
+
+    from records.store import make_engine, migrate
+    from xiangyin.playground import play
+
+    log_file = PROJECT_ROOT / "logs" / "playground.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=log_file, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    engine = make_engine()
+    migrate(engine)
+    try:
+        return asyncio.run(play(settings(), rasa_url, engine))
+    finally:
+        engine.dispose()
 
 
 def run_telegram(processes: list[subprocess.Popen]) -> int:

@@ -1,4 +1,4 @@
-"""FakeBotApi: a small Telegram Bot API server on 127.0.0.1 for tests.
+"""FakeBotApi: a small Telegram Bot API server on 127.0.0.1 (tests, benchmark, playground).
 
 It speaks the HTTP interface published at https://core.telegram.org/bots/api closely enough
 for python-telegram-bot 22 to run unmodified against it::
