@@ -42,6 +42,9 @@ __all__ = ["flush_backlog", "relay_to_rasa", "send_replies", "typing"]
 
 log = logging.getLogger(__name__)
 
+#: "typing…" only when the answer is not there at once: most answers come sooner, and every
+#: chat action counts against Telegram's 30-requests-a-second ceiling.
+TYPING_DELAY_S = 0.5
 #: Telegram shows "typing…" for 5 s; renew a little before it fades.
 TYPING_RENEW_S = 4.0
 #: How long the reply waits for a "typing…" request still in flight.
@@ -50,10 +53,12 @@ TYPING_GRACE_S = 1.0
 
 @contextlib.asynccontextmanager
 async def typing(bot: Bot, chat_id: int) -> AsyncIterator[None]:
-    """Show "typing…" in the chat until the block ends (best effort: never raises)."""
+    """Show "typing…" in the chat from TYPING_DELAY_S until the block ends (best effort)."""
     done = asyncio.Event()
 
     async def keep_typing() -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(done.wait(), TYPING_DELAY_S)
         while not done.is_set():
             try:
                 await bot.send_chat_action(chat_id, ChatAction.TYPING)

@@ -1,6 +1,7 @@
 """Rasa's replies → Telegram messages.
 
-* Text longer than Telegram's 4096 UTF-16 units is split, at a line break when possible.
+* The texts of one turn are sent as one message (paragraphs); text longer than Telegram's 4096
+  UTF-16 units is split, at a line break when possible.
 * Rasa buttons become an inline keyboard, one button per row (Chinese titles are long and
   villagers tap with thumbs).  ``callback_data`` is at most 64 bytes: a payload that fits is
   carried as ``r:<payload>``; a longer one as ``k:<key>``, the key mapping to the payload in the
@@ -72,21 +73,36 @@ class Outgoing:
 
 
 def render_replies(replies: Iterable[dict[str, Any]], empty_button_text: str) -> list[Outgoing]:
-    """Rasa REST replies as Telegram messages (long text split; buttons on the last piece).
+    """Rasa REST replies as Telegram messages.
 
-    ``empty_button_text`` heads a reply that has buttons but no text (Telegram needs text).
+    Consecutive texts of one turn go into one message (a paragraph each), up to a reply with
+    buttons, which ends the message it is in: fewer bubbles for the villager to scroll, and
+    fewer sends against Telegram's 30-messages-a-second ceiling.  Text too long for one
+    message is split; the buttons go under the last piece.  ``empty_button_text`` heads
+    buttons that come without text (Telegram needs text).
     """
     out: list[Outgoing] = []
+    paragraphs: list[str] = []
+
+    def flush(buttons: list[dict[str, Any]]) -> None:
+        text = "\n\n".join(paragraphs)
+        paragraphs.clear()
+        if not text and not buttons:
+            return
+        pieces = split_text(text) if text else [empty_button_text]
+        out.extend(Outgoing(piece) for piece in pieces[:-1])
+        out.append(Outgoing(pieces[-1], buttons))
+
     for reply in replies:
         text = str(reply.get("text") or "").strip()
         buttons = [b for b in reply.get("buttons") or [] if b.get("title") and b.get("payload")]
         if reply.get("image"):
             text = f"{text}\n{reply['image']}".strip()
-        if not text and not buttons:
-            continue
-        pieces = split_text(text) if text else [empty_button_text]
-        out.extend(Outgoing(piece) for piece in pieces[:-1])
-        out.append(Outgoing(pieces[-1], buttons))
+        if text:
+            paragraphs.append(text)
+        if buttons:
+            flush(buttons)
+    flush([])
     return out
 
 

@@ -7,6 +7,7 @@ Villager conversations are tested against the real Rasa (tests/conftest.py ``ras
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,8 @@ class StubRasa:
         self.received: list[dict[str, Any]] = []
         self.down = False
         self.garbage = False
+        #: Seconds to think before answering (a slow Rasa).
+        self.delay = 0.0
         self.reply: Callable[[str, str], Reply] = lambda sender, text: [
             {"recipient_id": sender, "text": f"收到：{text}"}
         ]
@@ -41,6 +44,8 @@ class StubRasa:
             return web.Response(status=503, text="down")
         body = await request.json()
         self.received.append(body)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.garbage:
             return web.Response(status=200, text="<html>not json</html>")
         return web.json_response(self.reply(body["sender"], body["message"]))

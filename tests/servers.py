@@ -69,7 +69,7 @@ def action_server(env: dict | None = None, port: int = ACTION_PORT) -> Iterator[
 @contextmanager
 def rasa_server(port: int, env: dict | None = None, endpoints: str = "endpoints.yml") -> Iterator[str]:
     """The real Rasa server with the trained model and the REST channel; yields its URL."""
-    process = spawn("rasa", [sys.executable, "-m", "rasa", "run", "--enable-api", "--model", str(MODEL),
+    process = spawn("rasa", [sys.executable, "-m", "xiangyin.rasa_server", "run", "--enable-api", "--model", str(MODEL),
                              "--port", str(port), "--credentials", "credentials.yml",
                              "--endpoints", endpoints], env)
     url = f"http://127.0.0.1:{port}"

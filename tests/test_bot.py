@@ -134,7 +134,7 @@ async def test_a_proxy_agent_files_for_a_villager_and_only_the_agent_sees_the_ca
         await wait_for_text(server, agent, "已结束替张美华办事")
 
         server.user_sends_text(agent, "/mine")
-        mine = await wait_for_text(server, agent, "您代办的事项")
+        mine = await wait_for_text(server, agent, "您手上的事项")
         assert number in mine.text and "张美华" in mine.text
         server.user_sends_text(agent, f"/case {number}")
         timeline = await wait_for_text(server, agent, "状态：")

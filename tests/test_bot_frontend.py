@@ -51,7 +51,41 @@ async def test_text_goes_to_rasa_as_the_telegram_user_with_chat_metadata(server,
     assert received["metadata"]["chat_type"] == "private"
     assert received["metadata"]["language"] == "zh-hans"
     assert reply.reply_markup is None
+    # A quick answer needs no "typing…" (each chat action counts against Telegram's limit) …
+    assert not any(a.chat_id == user for a in server.chat_actions)
+
+
+async def test_typing_shows_while_a_slow_answer_is_on_its_way(server, rasa, tmp_path):
+    user = new_user_id()
+    rasa.delay = 1.5
+    async with running_bot(server, rasa.url, fresh_engine(tmp_path)):
+        server.user_sends_text(user, "我家的地被占了")
+        await wait_for_text(server, user, "收到：我家的地被占了")
     assert any(a.chat_id == user and a.action == "typing" for a in server.chat_actions)
+
+
+async def test_the_texts_of_one_turn_come_as_one_message_with_the_buttons_under_it(
+    server, rasa, tmp_path
+):
+    user = new_user_id()
+    rasa.reply = lambda sender, text: [
+        {"recipient_id": sender, "text": "已经交给天台村人民调解委员会了。"},
+        {"recipient_id": sender, "text": "调解员会跟您联系。"},
+        {
+            "recipient_id": sender,
+            "text": "还有别的问题吗？",
+            "buttons": [{"title": "没有了", "payload": "/goodbye"}],
+        },
+        {"recipient_id": sender, "text": "（编号记好）"},
+    ]
+    async with running_bot(server, rasa.url, fresh_engine(tmp_path)):
+        server.user_sends_text(user, "对")
+        calls = await server.wait_for_messages(user, 2)
+    assert (
+        calls[0].text
+        == "已经交给天台村人民调解委员会了。\n\n调解员会跟您联系。\n\n还有别的问题吗？"
+    )
+    assert buttons(calls[0]) and calls[1].text == "（编号记好）"
 
 
 async def test_start_and_help_reuse_rasa_texts(server, rasa, tmp_path):

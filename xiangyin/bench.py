@@ -72,7 +72,7 @@ def server_figures(model: str, texts: list[str]) -> dict:
     log = (RESULTS / "bench-rasa.log").open("wb")
     started = time.monotonic()
     server = subprocess.Popen(
-        [sys.executable, "-m", "rasa", "run", "--enable-api", "--model", model,
+        [sys.executable, "-m", "xiangyin.rasa_server", "run", "--enable-api", "--model", model,
          "--port", str(BENCH_PORT), "--endpoints", "endpoints.yml"],
         cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )

@@ -39,6 +39,14 @@ def generate(root: Path, knowledge: Knowledge | None = None) -> list[Path]:
     lookups = root / "nlu_data" / "generated" / "lookups.yml"
     dictionary.parent.mkdir(parents=True, exist_ok=True)
     lookups.parent.mkdir(parents=True, exist_ok=True)
-    dictionary.write_text("\n".join(sorted(knowledge.user_dictionary_words())) + "\n", encoding="utf-8")
-    lookups.write_text(lookup_tables(knowledge), encoding="utf-8")
+    _write_if_changed(dictionary, "\n".join(sorted(knowledge.user_dictionary_words())) + "\n")
+    _write_if_changed(lookups, lookup_tables(knowledge))
     return [dictionary, lookups]
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Leave an unchanged file alone: its old time stamp tells make the model is still good
+    (a front-end text edited in knowledge/ must not cost a retraining)."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return
+    path.write_text(text, encoding="utf-8")

@@ -45,7 +45,7 @@ def start_servers(model: str) -> list[subprocess.Popen]:
     )
     rasa = _spawn(
         [
-            python, "-m", "rasa", "run",
+            python, "-m", "xiangyin.rasa_server", "run",
             "--model", model,
             "--port", str(settings().rasa_port),
             "--credentials", "credentials.yml",
