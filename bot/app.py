@@ -11,20 +11,26 @@ In tests and the benchmark, against a local Bot API server::
         ...
 
 ``build_application`` wires: the per-chat update processor (chats in parallel, one chat in
-order), retries after Telegram's 429 (PTB's AIORateLimiter when ``aiolimiter`` is installed,
-else :class:`bot.runtime.RetryAfterLimiter`), the typed ``bot_data`` (:class:`BotData`), the
-handlers (bot/handlers.py), and the background loops through ``post_init`` / ``post_stop`` /
+order), Telegram's limits and retries after a 429 (PTB's AIORateLimiter), the bot's state in
+the database (bot/persistence.py), the typed ``bot_data`` (:class:`BotData`), the handlers
+(bot/handlers.py), and the background loops through ``post_init`` / ``post_stop`` /
 ``post_shutdown``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 from collections.abc import AsyncIterator
+from typing import Any
 
 from sqlalchemy.engine import Engine
-from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, ContextTypes
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseRateLimiter,
+    ContextTypes,
+)
 
 from bot import handlers
 from bot.asr import transcriber_for
@@ -33,14 +39,13 @@ from bot.rasa_client import RasaClient
 from bot.runtime import (
     BotData,
     PerChatUpdateProcessor,
-    RetryAfterLimiter,
     close_resources,
     start_background,
     stop_background,
 )
 from xiangyin.config import Settings
 
-__all__ = ["build_application", "rate_limiter", "serving"]
+__all__ = ["build_application", "build_local_application", "rate_limiter", "serving"]
 
 #: Updates handled at once (different chats); one chat's updates always go in order.
 MAX_CONCURRENT_UPDATES = 64
@@ -49,13 +54,9 @@ MAX_RETRIES_AFTER_429 = 5
 
 
 def rate_limiter() -> BaseRateLimiter:  # type: ignore[type-arg]
-    """PTB's AIORateLimiter (throttles to Telegram's limits) if aiolimiter is installed, else
-    a limiter that only waits out 429s."""
-    if importlib.util.find_spec("aiolimiter") is not None:
-        from telegram.ext import AIORateLimiter
-
-        return AIORateLimiter(max_retries=MAX_RETRIES_AFTER_429)
-    return RetryAfterLimiter(max_retries=MAX_RETRIES_AFTER_429)
+    """PTB's AIORateLimiter: Telegram's limits (30 requests a second overall, 20 a minute per
+    group), and a 429's ``retry_after`` waited out and the request sent again."""
+    return AIORateLimiter(max_retries=MAX_RETRIES_AFTER_429)
 
 
 def build_application(
@@ -99,6 +100,21 @@ def build_application(
     data.transcriber = transcriber_for(settings.asr_url)
     handlers.register(app)
     return app
+
+
+def build_local_application(
+    settings: Settings, rasa_url: str, engine: Engine, server: Any
+) -> Application:
+    """The Application pointed at a local Bot API server (bot/localapi ``FakeBotApi``): the
+    terminal playground, the tests and the benchmark."""
+    return build_application(
+        settings,
+        rasa_url,
+        engine,
+        base_url=server.base_url,
+        base_file_url=server.base_file_url,
+        token=server.token,
+    )
 
 
 @contextlib.asynccontextmanager

@@ -270,7 +270,7 @@ async def run(
     """Start the bot against FakeBotApi and play each scenario in turn; returns the figures."""
     import dataclasses
 
-    from bot.app import build_application, serving
+    from bot.app import build_local_application, serving
     from bot.localapi import FakeBotApi
     from records.outbox import outbox_counts
     from records.staff import create_invite
@@ -282,14 +282,7 @@ async def run(
     config = dataclasses.replace(settings(), outbox_idle_s=0.2, outbox_retry_base_s=1.0)
     results: dict[str, Any] = {}
     async with FakeBotApi() as server:
-        app = build_application(
-            config,
-            rasa_url,
-            engine,
-            base_url=server.base_url,
-            base_file_url=server.base_file_url,
-            token=server.token,
-        )
+        app = build_local_application(config, rasa_url, engine, server)
         rasa = app.bot_data.rasa
         plain_send = rasa.send
         tally = Tally()
@@ -323,9 +316,7 @@ async def run(
                     )
                 )
                 elapsed = time.monotonic() - started
-                cpu = {
-                    name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()
-                }
+                cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
                 cpu["bot"] = time.process_time() - bot_cpu_before
                 # What counts against Telegram's 30-a-second ceiling: requests into a chat.
                 sends = sum(1 for c in server.sent[sent_before:] if c.chat_id is not None)

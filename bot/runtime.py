@@ -5,9 +5,6 @@
 * :class:`PerChatUpdateProcessor` handles updates of different chats concurrently (30
   villagers at once must not wait for each other's Rasa round trip) but one chat's updates
   in order (a form answer must never overtake the question before it).
-* :class:`RetryAfterLimiter` honours Telegram's 429 ``retry_after`` and sends again, so a
-  flood-limited reply is late, not lost.  Used when ``aiolimiter`` (for PTB's AIORateLimiter,
-  which also throttles) is not installed.
 * :func:`start_background` / :func:`stop_background` run the outbox dispatcher, the reminder
   loop and the relay-backlog loop as plain asyncio tasks (PTB-independent: they only need
   the Bot to send), started from ``post_init`` and stopped from ``post_stop``.
@@ -21,15 +18,12 @@ import datetime as dtm
 import logging
 import os
 import socket
-import warnings
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
-from telegram.error import RetryAfter
-from telegram.warnings import PTBDeprecationWarning
-from telegram.ext import BaseRateLimiter, BaseUpdateProcessor
+from telegram.ext import BaseUpdateProcessor
 
 from bot.asr import Transcriber
 from bot.rasa_client import RasaClient
@@ -42,7 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "BotData",
     "PerChatUpdateProcessor",
-    "RetryAfterLimiter",
     "start_background",
     "stop_background",
 ]
@@ -114,54 +107,6 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
     async def shutdown(self) -> None:
         """Nothing to free."""
-
-
-def _retry_after_seconds(exc: RetryAfter) -> float:
-    # PTB 22 warns that retry_after becomes a timedelta; accept both, without the warning.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-class RetryAfterLimiter(BaseRateLimiter[int]):
-    """Send again after Telegram's ``retry_after`` (429), up to ``max_retries`` times.
-
-    Chat actions (the typing indicator) are not retried: a late "typing…" is worthless.
-    """
-
-    NO_RETRY = frozenset({"sendChatAction", "answerCallbackQuery"})
-
-    def __init__(self, max_retries: int = 5) -> None:
-        self.max_retries = max_retries
-
-    async def initialize(self) -> None:
-        """Nothing to set up."""
-
-    async def shutdown(self) -> None:
-        """Nothing to free."""
-
-    async def process_request(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
-        """Call the Bot API; on RetryAfter wait as told and call again."""
-        attempt = 0
-        while True:
-            try:
-                return await callback(*args, **kwargs)
-            except RetryAfter as exc:
-                attempt += 1
-                if attempt > self.max_retries or endpoint in self.NO_RETRY:
-                    raise
-                delay = _retry_after_seconds(exc)
-                log.warning("Telegram asked to wait %.1f s (%s); retrying", delay, endpoint)
-                await asyncio.sleep(delay + 0.1)
 
 
 # ---------------------------------------------------------------------------

@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import platform
-import secrets
 import shutil
 import statistics
 import tempfile
@@ -29,6 +28,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+import contextlib
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +42,7 @@ from sqlalchemy.exc import OperationalError
 from records.case_rules import get_case_rules
 from records.orm import cases, outbox
 from records.services import NUMBER_TAKEN_MESSAGE, SubmitCase, submit_case
-from records.store import UnitOfWork, make_engine, migrate
+from records.store import UnitOfWork, make_engine, migrate, scratch_schema
 from xiangyin.knowledge import get_knowledge
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -245,26 +245,8 @@ def _postgres_url() -> str | None:
     return None
 
 
-@contextmanager
-def _postgres(url: str, threads: int) -> Iterator[Engine]:
-    schema = f"xiangyin_bench_{secrets.token_hex(4)}"
-    admin = create_engine(url, future=True)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    engine = make_engine(
-        url,
-        connect_args={"options": f"-csearch_path={schema}"},
-        pool_size=threads,
-        max_overflow=10,
-    )
-    try:
-        migrate(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+def _postgres(url: str, threads: int) -> contextlib.AbstractContextManager[Engine]:
+    return scratch_schema(url, "xiangyin_bench", pool_size=threads, max_overflow=10)
 
 
 def main(argv: list[str] | None = None) -> int:

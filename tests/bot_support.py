@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from telegram.ext import Application
 
 from bot.localapi import FakeBotApi, SentCall
-from bot.app import build_application, serving
+from bot.app import build_local_application, serving
 from records.services import SubmitCase, submit_case
 from records.staff import create_invite
 from records.store import UnitOfWork, make_engine, migrate
@@ -61,14 +61,7 @@ async def running_bot(
     server: FakeBotApi, rasa_url: str, engine: Engine, settings_: Settings | None = None
 ) -> AsyncIterator[Application]:
     """The bot, polling the fake server, with its background loops."""
-    app = build_application(
-        settings_ or bot_settings(),
-        rasa_url,
-        engine,
-        base_url=server.base_url,
-        base_file_url=server.base_file_url,
-        token=server.token,
-    )
+    app = build_local_application(settings_ or bot_settings(), rasa_url, engine, server)
     async with serving(app) as running:
         yield running
 

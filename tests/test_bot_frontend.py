@@ -12,9 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.localapi import FakeBotApi
-from bot.app import build_application, rate_limiter
+from bot.app import build_application
 from bot.render import MAX_CALLBACK_BYTES, callback_data_for, payload_of, split_text, utf16_len
-from bot.runtime import RetryAfterLimiter
 from bot.store import backlog_count
 from bot_support import (
     bot_settings,
@@ -303,11 +302,7 @@ def test_long_payloads_map_through_a_per_chat_key():
     assert payload_of(callback_data_for("/affirm", chat_data), {}) == "/affirm"
 
 
-def test_without_aiolimiter_the_bot_waits_out_429s_itself():
-    import importlib.util
-
-    if importlib.util.find_spec("aiolimiter") is None:
-        assert isinstance(rate_limiter(), RetryAfterLimiter)
+def test_the_bot_will_not_start_without_a_token():
     with pytest.raises(ValueError):
         build_application(bot_settings(telegram_token=None), "http://x", None)  # type: ignore[arg-type]
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import secrets
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+import contextlib
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -41,7 +40,14 @@ from records.services import (
     submit_case,
     transition,
 )
-from records.store import ConcurrentUpdate, StoreError, UnitOfWork, make_engine, migrate
+from records.store import (
+    ConcurrentUpdate,
+    StoreError,
+    UnitOfWork,
+    make_engine,
+    migrate,
+    scratch_schema,
+)
 
 AT = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)  # Fri 20 Nov 2026, 10:00 in Mouding
 
@@ -77,24 +83,9 @@ def postgres_url() -> str:
     return url
 
 
-@contextmanager
-def postgres_schema(url: str) -> Iterator[Engine]:
+def postgres_schema(url: str) -> contextlib.AbstractContextManager[Engine]:
     """An engine whose search_path is a fresh schema, migrated; the schema is dropped after."""
-    schema = f"xiangyin_test_{secrets.token_hex(6)}"
-    admin = create_engine(url, future=True)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    pg = make_engine(
-        url, connect_args={"options": f"-csearch_path={schema}"}, pool_size=25, max_overflow=10
-    )
-    try:
-        migrate(pg)
-        yield pg
-    finally:
-        pg.dispose()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    return scratch_schema(url, "xiangyin_test", pool_size=25, max_overflow=10)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -39,8 +39,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from xiangyin.knowledge import KnowledgeError
 
     try:
-        for path in generate(Path(args.root)):
+        written = generate(Path(args.root))
+        for path in written:
             print(f"wrote {path}")
+        if not written:
+            print("generated files are up to date")
     except KnowledgeError as error:
         print(f"knowledge error: {error}", file=sys.stderr)
         return 1

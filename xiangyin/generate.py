@@ -33,20 +33,21 @@ def lookup_tables(knowledge: Knowledge) -> str:
 
 
 def generate(root: Path, knowledge: Knowledge | None = None) -> list[Path]:
-    """Write the generated files under the project `root`; returns their paths."""
+    """Write the generated files under the project `root`; returns those that changed."""
     knowledge = knowledge or load_knowledge(root / "knowledge")
     dictionary = root / "build" / "jieba_dict" / "xiangyin.txt"
     lookups = root / "nlu_data" / "generated" / "lookups.yml"
     dictionary.parent.mkdir(parents=True, exist_ok=True)
     lookups.parent.mkdir(parents=True, exist_ok=True)
-    _write_if_changed(dictionary, "\n".join(sorted(knowledge.user_dictionary_words())) + "\n")
-    _write_if_changed(lookups, lookup_tables(knowledge))
-    return [dictionary, lookups]
+    words = "\n".join(sorted(knowledge.user_dictionary_words())) + "\n"
+    changed = [_write_if_changed(dictionary, words), _write_if_changed(lookups, lookup_tables(knowledge))]
+    return [path for path, did in zip((dictionary, lookups), changed) if did]
 
 
-def _write_if_changed(path: Path, text: str) -> None:
+def _write_if_changed(path: Path, text: str) -> bool:
     """Leave an unchanged file alone: its old time stamp tells make the model is still good
     (a front-end text edited in knowledge/ must not cost a retraining)."""
     if path.exists() and path.read_text(encoding="utf-8") == text:
-        return
+        return False
     path.write_text(text, encoding="utf-8")
+    return True

@@ -161,19 +161,12 @@ async def play(
     print_fn: Callable[[str], None] = print,
 ) -> int:
     """Run the bot against the local Bot API server and let the newcomer talk as anyone."""
-    from bot.app import build_application, serving
+    from bot.app import build_local_application, serving
     from bot.localapi import FakeBotApi
 
     people = personas(get_knowledge())
     async with FakeBotApi() as server:
-        app = build_application(
-            settings,
-            rasa_url,
-            engine,
-            base_url=server.base_url,
-            base_file_url=server.base_file_url,
-            token=server.token,
-        )
+        app = build_local_application(settings, rasa_url, engine, server)
         async with serving(app):
             for person in people[1:]:
                 await _register(server, engine, person)
