@@ -718,19 +718,19 @@ def _seconds(value: Any) -> int | None:
     return int(value.total_seconds()) if hasattr(value, "total_seconds") else int(value)
 
 
-async def _download(media: Any, folder: Path) -> tuple[str | None, bytes | None]:
-    """Fetch a file from Telegram into ``folder``: (stored path, bytes), or (None, None) when it
-    cannot be fetched (over the Bot API's 20 MB, disk trouble) — the file id is kept anyway."""
+async def _download(media: Any, folder: Path) -> str | None:
+    """Fetch a file from Telegram into ``folder``; its path, or None when it cannot be fetched
+    (over the Bot API's 20 MB, disk trouble) — the file id is kept anyway."""
     try:
         telegram_file = await media.get_file()
         folder.mkdir(parents=True, exist_ok=True)
         suffix = Path(telegram_file.file_path or "").suffix or ".bin"
         path = folder / f"{media.file_unique_id}{suffix}"
         await telegram_file.download_to_drive(path)
-        return str(path), path.read_bytes()
+        return str(path)
     except (BadRequest, OSError) as exc:
         log.warning("evidence not downloaded: %s", type(exc).__name__)
-        return None, None
+        return None
 
 
 async def media_message(update: Update, context: Context) -> None:
@@ -767,7 +767,7 @@ async def media_message(update: Update, context: Context) -> None:
     folder = Path(settings.evidence_dir) / (
         open_case.number if open_case else f"pending-{re.sub(r'[^0-9A-Za-z]+', '-', sender)}"
     )
-    stored, content = await _download(media, folder)
+    stored = await _download(media, folder)
     await asyncio.to_thread(
         record_evidence,
         engine,
@@ -779,6 +779,8 @@ async def media_message(update: Update, context: Context) -> None:
         size=getattr(media, "file_size", None),
         duration=_seconds(getattr(media, "duration", None)),
         stored_path=stored,
+        # In a talk the staff member gets the file itself (below), not a second copy.
+        notify_staff=talk is None,
     )
     if talk is not None:
         await message.copy(talk.staff_user_id)
@@ -793,8 +795,9 @@ async def media_message(update: Update, context: Context) -> None:
     else:
         await _reply(update, say("voice_pending"))
     transcriber = data.transcriber
-    if transcriber is None or content is None or talk is not None:
+    if transcriber is None or stored is None or talk is not None:
         return
+    content = await asyncio.to_thread(Path(stored).read_bytes)
     heard = await transcriber.transcribe(content, getattr(media, "mime_type", None) or "audio/ogg")
     if heard:
         await _reply(update, say("voice_heard", text=heard[:MAX_MESSAGE_CHARS]))

@@ -77,10 +77,12 @@ def record_evidence(
     size: int | None,
     duration: int | None = None,
     stored_path: str | None = None,
+    notify_staff: bool = True,
 ) -> bool:
     """Keep a file a villager sent, on ``case`` or pending (``case`` None).
 
-    A voice note on a case is queued for the handling staff in the same transaction.
+    A voice note on a case is queued for the handling staff in the same transaction (unless
+    ``notify_staff`` is False: the caller hands it to them itself).
     Returns False if this file was already recorded on that case.
     """
     try:
@@ -98,7 +100,7 @@ def record_evidence(
                     stored_path=stored_path,
                 )
             )
-            if case is not None and kind == VOICE:
+            if case is not None and kind == VOICE and notify_staff:
                 message = voice_note_message(case, telegram_file_id, duration)
                 if message is not None:
                     OutboxWriter(session).add(message)

@@ -513,3 +513,30 @@ def test_the_day_of_a_session_is_read_from_plain_words(written, expected):
     from records.sessions import parse_session_day
 
     assert parse_session_day(written, date(2026, 11, 27)) == expected  # a Friday
+
+
+async def test_in_a_talk_a_voice_note_reaches_the_mediator_once(server, rasa, tmp_path):
+    from bot_support import bot_settings
+
+    engine = fresh_engine(tmp_path)
+    mediator, villager = new_user_id(), new_user_id()
+    async with running_bot(server, rasa.url, engine, bot_settings(tmp_path)):
+        await join_as(server, engine, mediator, TIANTAI_MEDIATION, "mediator")
+        number = file_case(engine, f"tg:{villager}")
+        card = await wait_for_text(server, mediator, number)
+        server.user_taps_button(mediator, card, buttons(card)["接收"])
+        accepted = await wait_for_text(server, mediator, "已接收")
+        server.user_taps_button(mediator, accepted, buttons(accepted)["与当事人对话"])
+        await wait_for_text(server, villager, "想跟您说几句")
+        server.user_sends_voice(villager, data=b"OggS in the talk", duration=4)
+        await wait_for_text(server, villager, say("voice_saved", number=number))
+        await server.wait_for(
+            lambda: any(c.method == "copyMessage" and c.chat_id == mediator for c in server.sent)
+        )
+        server.user_sends_text(mediator, "/end")
+        await wait_for_text(server, mediator, "结束")
+    to_mediator = [c.method for c in server.sent if c.chat_id == mediator]
+    assert to_mediator.count("copyMessage") == 1 and "sendVoice" not in to_mediator
+    with engine.connect() as conn:
+        kinds = conn.execute(select(outbox.c.kind)).scalars().all()
+    assert "voice_note" not in kinds
