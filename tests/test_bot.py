@@ -150,3 +150,45 @@ async def test_a_proxy_agent_files_for_a_villager_and_only_the_agent_sees_the_ca
     assert case.villager.sender_id == f"agent:{agent}:张美华"
     assert case.route == "petition" and case.villager.name == "张美华"
     assert number in [c.number for c in cases_filed_by(UnitOfWork(engine), f"tg:{agent}")]
+
+
+async def test_a_shared_location_answers_the_village_question_or_is_remembered_for_later(
+    server, rasa_url
+):
+    from xiangyin.messages import say
+
+    engine = shared_engine()
+    in_form, before_form = new_user_id(), new_user_id()
+    async with running_bot(server, rasa_url, engine):
+        # In the form: the village question is answered by the location.
+        server.user_sends_text(in_form, "隔壁家的牛又跑到我地头，把苞谷吃了一大片，找他赔他不认账")
+        consent = await wait_for_text(server, in_form, "愿意请调解员")
+        server.user_taps_button(in_form, consent, buttons(consent)["愿意"])
+        await wait_for_text(server, in_form, "对方是哪个")
+        server.user_sends_text(in_form, "隔壁王老三")
+        await wait_for_text(server, in_form, "哪个乡镇哪个村")
+        server.user_sends_location(in_form, 25.331, 101.522)
+        guess = await wait_for_text(server, in_form, say("location_guess", place="共和镇天台村"))
+        server.user_taps_button(in_form, guess, buttons(guess)[say("location_yes")])
+        await wait_for_text(server, in_form, "留个电话")
+        server.user_sends_text(in_form, "13987654321")
+        confirm = await wait_for_text(server, in_form, "对吗")
+        assert "共和镇天台村" in confirm.text
+
+        # Before any form: remembered, and the form does not ask for it again.
+        server.user_sends_location(before_form, 25.331, 101.522)
+        guess = await wait_for_text(
+            server, before_form, say("location_guess", place="共和镇天台村")
+        )
+        server.user_taps_button(before_form, guess, buttons(guess)[say("location_yes")])
+        await wait_for_text(server, before_form, "记下了：共和镇天台村")
+        server.user_sends_text(
+            before_form, "隔壁家的牛又跑到我地头，把苞谷吃了一大片，找他赔他不认账"
+        )
+        consent = await wait_for_text(server, before_form, "愿意请调解员")
+        server.user_taps_button(before_form, consent, buttons(consent)["愿意"])
+        await wait_for_text(server, before_form, "对方是哪个")
+        server.user_sends_text(before_form, "隔壁王老三")
+        await wait_for_text(server, before_form, "留个电话")  # no village question
+        texts = [c.text or "" for c in messages_to(server, before_form)]
+        assert not any("哪个乡镇哪个村" in t for t in texts)

@@ -91,7 +91,13 @@ async def test_a_new_case_reaches_the_mediator_who_accepts_talks_and_records_an_
         accepted = await wait_for_text(server, mediator, "已接收")
         told = await wait_for_text(server, villager, "已经受理")
         assert number in told.text
-        assert set(buttons(accepted)) == {"调解成功", "调解不成", "约时间地点", "与当事人对话", "加备注"}
+        assert set(buttons(accepted)) == {
+            "调解成功",
+            "调解不成",
+            "约时间地点",
+            "与当事人对话",
+            "加备注",
+        }
 
         # 与当事人对话: the villager's words go to the mediator, not to Rasa, and back.
         server.user_taps_button(mediator, accepted, buttons(accepted)["与当事人对话"])
@@ -540,3 +546,25 @@ async def test_in_a_talk_a_voice_note_reaches_the_mediator_once(server, rasa, tm
     with engine.connect() as conn:
         kinds = conn.execute(select(outbox.c.kind)).scalars().all()
     assert "voice_note" not in kinds
+
+
+async def test_a_proxy_agent_gets_a_digest_of_the_cases_they_filed(server, rasa, tmp_path):
+    from records.digest import queue_digests
+
+    engine = fresh_engine(tmp_path)
+    agent = new_user_id()
+    async with running_bot(server, rasa.url, engine):
+        await join_as(
+            server, engine, agent, "gonghe.tiantai.village_service_point", "agent", name="杨代办"
+        )
+        number = file_case(
+            engine,
+            f"agent:{agent}:张美华",
+            route="petition",
+            filed_by=f"tg:{agent}",
+            name="张美华",
+        )
+        today = local_date(get_case(UnitOfWork(engine), number).created_at)
+        assert queue_digests(engine, today=today) == 1
+        digest = await wait_for_text(server, agent, "您手上有 1 件事在办")
+        assert f"{number} 张美华" in digest.text
