@@ -250,12 +250,13 @@ async def _relay(update: Update, context: Context, text: str) -> None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return
+    sender = _sender_of(context, user.id)
     filing = context.user_data.get(FILING) if context.user_data is not None else None
-    if filing:
-        sender = agent_sender(user.id, filing)
-        metadata = _metadata(update, filed_by=villager_sender(user.id), on_behalf_of=filing)
-    else:
-        sender, metadata = villager_sender(user.id), _metadata(update)
+    metadata = (
+        _metadata(update, filed_by=villager_sender(user.id), on_behalf_of=filing)
+        if filing
+        else _metadata(update)
+    )
     await relay_to_rasa(context.application, chat.id, sender, text, metadata)
 
 
@@ -705,7 +706,7 @@ def _file_of(message: Message) -> tuple[str, Any] | None:
     return None
 
 
-def _sender_of(update: Update, context: Context, user_id: int) -> str:
+def _sender_of(context: Context, user_id: int) -> str:
     """Whose case a file belongs to: the villager, or the villager an agent is filing for."""
     filing = context.user_data.get(FILING) if context.user_data is not None else None
     return agent_sender(user_id, filing) if filing else villager_sender(user_id)
@@ -751,7 +752,7 @@ async def media_message(update: Update, context: Context) -> None:
     if found is None:
         return
     kind, media = found
-    sender = _sender_of(update, context, user.id)
+    sender = _sender_of(context, user.id)
     data = _data(context)
     settings, engine, _ = data.require()
     talk = await asyncio.to_thread(conversation_involving, engine, message.chat_id, user.id)

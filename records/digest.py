@@ -17,12 +17,10 @@ from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from records.domain import OPEN_STATUSES, Case, CaseDeadline
 from records.orm import digests_sent
-from records.outbox import STAFF, NewMessage, OutboxWriter
+from records.outbox import STAFF, NewMessage, queue_once
 from records.services import cases_filed_by, list_cases, next_date_that_matters
 from records.staff import StaffMember, active_staff, may_handle
 from records.store import UnitOfWork
@@ -113,19 +111,13 @@ def queue_digests(engine: Engine, *, today: date, knowledge: Knowledge | None = 
             message_key="staff.daily_digest",
             payload=digest_payload(items, today),
         )
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
-        try:
-            with Session(engine, future=True) as session, session.begin():
-                session.execute(
-                    insert(digests_sent).values(
-                        staff_user_id=member.telegram_user_id,
-                        day=today,
-                        cases=len(items),
-                        sent_at=now,
-                    )
-                )
-                OutboxWriter(session).add(message)
-        except IntegrityError:
+        marker = insert(digests_sent).values(
+            staff_user_id=member.telegram_user_id,
+            day=today,
+            cases=len(items),
+            sent_at=datetime.now(timezone.utc).replace(tzinfo=None),
+        )
+        if not queue_once(engine, marker, [message]):
             continue
         queued += 1
     return queued

@@ -58,6 +58,7 @@ __all__ = [
     "SendFunction",
     "messages_for_event",
     "outbox_counts",
+    "queue_once",
     "requeue_dead",
     "utcnow",
 ]
@@ -259,6 +260,25 @@ def messages_for_event(event: DomainEvent, case: Case) -> list[NewMessage]:
             for agency in event.notify
         ]
     return []
+
+
+def queue_once(engine: Engine, marker: Any, messages: list[NewMessage]) -> bool:
+    """Insert ``marker`` (a row whose unique key says "this was sent") and queue ``messages``
+    in one transaction; False when the marker was there already.
+
+    How reminders, appointment reminders and digests go out exactly once however often the
+    loop runs and however many bots run it."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with Session(engine, future=True) as session, session.begin():
+            session.execute(marker)
+            writer = OutboxWriter(session)
+            for message in messages:
+                writer.add(message)
+    except IntegrityError:
+        return False
+    return True
 
 
 class OutboxWriter:

@@ -29,14 +29,12 @@ from typing import Any
 import yaml
 from sqlalchemy import and_, insert, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from records.case_rules import CaseRules, get_case_rules
 from records.deadlines import plain_date
 from records.domain import CaseError, Status
 from records.orm import case_deadlines, cases, reminders_sent
-from records.outbox import AGENCY, VILLAGER, NewMessage, OutboxWriter, utcnow
+from records.outbox import AGENCY, VILLAGER, NewMessage, queue_once, utcnow
 from records.store import UnitOfWork
 from xiangyin.config import settings
 from xiangyin.knowledge import Knowledge, KnowledgeError, get_knowledge
@@ -162,24 +160,14 @@ def _due_rows(engine: Engine, until: date, deadline_ids: Iterable[str]) -> list[
 
 def _claim(engine: Engine, item: _Due, kind: str, messages: list[NewMessage]) -> bool:
     """Record the reminder and queue its messages in one transaction; False if done before."""
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    try:
-        with Session(engine, future=True) as session, session.begin():
-            session.execute(
-                insert(reminders_sent).values(
-                    case_number=item.number,
-                    deadline_id=item.deadline_id,
-                    due=item.due,
-                    kind=kind,
-                    sent_at=now,
-                )
-            )
-            writer = OutboxWriter(session)
-            for message in messages:
-                writer.add(message)
-    except IntegrityError:
-        return False
-    return True
+    marker = insert(reminders_sent).values(
+        case_number=item.number,
+        deadline_id=item.deadline_id,
+        due=item.due,
+        kind=kind,
+        sent_at=datetime.now(timezone.utc).replace(tzinfo=None),
+    )
+    return queue_once(engine, marker, messages)
 
 
 def _payload(item: _Due, today: date, rules: CaseRules, **extra: Any) -> dict[str, Any]:

@@ -15,12 +15,11 @@ from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from records.domain import Case
 from records.orm import case_sessions, reminders_sent
-from records.outbox import VILLAGER, NewMessage, OutboxWriter
+from records.outbox import VILLAGER, NewMessage, OutboxWriter, queue_once
 
 __all__ = [
     "CaseSession",
@@ -145,41 +144,41 @@ def sessions_for(engine: Engine, number: str) -> list[CaseSession]:
 
 
 def queue_session_reminders(engine: Engine, *, today: date) -> int:
-    """Remind villagers of tomorrow's appointments (the latest one set per case), once."""
+    """Remind villagers of tomorrow's appointments, once.  Only a case's latest appointment
+    counts: one moved to another day is not reminded of."""
     from records.services import CaseNotFound, get_case
     from records.store import UnitOfWork
 
     tomorrow = today + timedelta(days=1)
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(case_sessions)
-            .where(case_sessions.c.day == tomorrow)
-            .order_by(case_sessions.c.id)
-        ).all()
-    latest = {r.case_number: r for r in rows}  # a rescheduled one replaces the earlier
+        numbers = (
+            conn.execute(
+                select(case_sessions.c.case_number)
+                .where(case_sessions.c.day == tomorrow)
+                .distinct()
+            )
+            .scalars()
+            .all()
+        )
     queued = 0
-    for number, row in latest.items():
+    for number in numbers:
+        latest = sessions_for(engine, number)[-1]
+        if latest.day != tomorrow:
+            continue
         try:
             case = get_case(UnitOfWork(engine), number)
         except CaseNotFound:
             continue
         if not case.is_open:
             continue
-        try:
-            with Session(engine, future=True) as session, session.begin():
-                session.execute(
-                    insert(reminders_sent).values(
-                        case_number=number,
-                        deadline_id=f"session:{row.id}",
-                        due=row.day,
-                        kind="due_in_1",
-                        sent_at=_naive_now(),
-                    )
-                )
-                OutboxWriter(session).add(
-                    _message(case, row.day, row.details, "villager.session_reminder")
-                )
-        except IntegrityError:
-            continue
-        queued += 1
+        marker = insert(reminders_sent).values(
+            case_number=number,
+            deadline_id=f"session:{latest.id}",
+            due=latest.day,
+            kind="due_in_1",
+            sent_at=_naive_now(),
+        )
+        message = _message(case, latest.day, latest.details, "villager.session_reminder")
+        if queue_once(engine, marker, [message]):
+            queued += 1
     return queued

@@ -568,3 +568,16 @@ async def test_a_proxy_agent_gets_a_digest_of_the_cases_they_filed(server, rasa,
         assert queue_digests(engine, today=today) == 1
         digest = await wait_for_text(server, agent, "您手上有 1 件事在办")
         assert f"{number} 张美华" in digest.text
+
+
+def test_a_moved_appointment_is_not_reminded_of_on_its_old_day(tmp_path):
+    from records.sessions import queue_session_reminders, schedule_session
+
+    engine = fresh_engine(tmp_path)
+    number = file_case(engine, f"tg:{new_user_id()}")
+    case = get_case(UnitOfWork(engine), number)
+    today = date(2026, 11, 27)
+    schedule_session(engine, case, today + timedelta(days=1), "明天下午2点，村委会", "tg:1")
+    schedule_session(engine, case, today + timedelta(days=3), "改到周一上午，村委会", "tg:1")
+    assert queue_session_reminders(engine, today=today) == 0
+    assert queue_session_reminders(engine, today=today + timedelta(days=2)) == 1
