@@ -126,7 +126,7 @@ def _agency_text(message: OutboxMessage, engine: Engine) -> tuple[str, InlineKey
         return case_card(case, header), assigned_keyboard(number)
     if message.message_key == "agency.voice_note":
         seconds = payload.get("duration")
-        return template.format(number=number, duration=f"（{seconds}秒）" if seconds else ""), None
+        return template.format(number=number, duration=say("voice_seconds", seconds=seconds) if seconds else ""), None
     if message.message_key == "agency.emergency_notice":
         j = payload.get("jurisdiction") or {}
         place = f"{j.get('township_name') or ''}{j.get('village_name') or ''}"

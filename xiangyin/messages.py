@@ -38,6 +38,7 @@ REQUIRED = (
     "voice_saved",
     "voice_pending",
     "voice_heard",
+    "voice_seconds",
     "location_guess",
     "location_yes",
     "location_no",
