@@ -34,6 +34,9 @@ def bot_settings(tmp_path: Path | None = None, **changes: Any) -> Settings:
         "outbox_retry_base_s": 0.2,
         "reminder_interval_s": 3600.0,
         "rasa_timeout_s": 30.0,
+        # No digests from the background loop (an hour that never comes): a test that wants
+        # them calls queue_digests itself, or sets digest_hour=0.
+        "digest_hour": 24,
     }
     # Files villagers send land in the test's folder, never in the project's var/.
     base = tmp_path if tmp_path is not None else Path(tempfile.mkdtemp(prefix="xiangyin-bot-"))
