@@ -96,7 +96,7 @@ def build_application(
     data: BotData = app.bot_data
     data.settings = settings
     data.engine = engine
-    data.rasa = RasaClient(rasa_url, timeout=settings.rasa_timeout_s)
+    data.rasa = RasaClient(rasa_url, timeout=settings.rasa_timeout_s, secret=settings.secret)
     data.transcriber = transcriber_for(settings.asr_url)
     handlers.register(app)
     return app

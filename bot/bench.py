@@ -37,7 +37,7 @@ from typing import Any
 
 import requests
 
-from xiangyin.config import PROJECT_ROOT
+from xiangyin.config import PROJECT_ROOT, ensure_secret
 
 RESULTS = PROJECT_ROOT / "results"
 MODEL = PROJECT_ROOT / "models" / "xiangyin.tar.gz"
@@ -105,9 +105,12 @@ def start_servers(
     logs.mkdir(parents=True, exist_ok=True)
     action_port, rasa_port = free_port(), free_port()
     endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n')
+    endpoints.write_text(
+        f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
+        '  headers:\n    X-Xiangyin-Secret: ${XIANGYIN_SECRET}\n'
+    )
     actions = subprocess.Popen(
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+        [sys.executable, "-m", "actions.server", "--port", str(action_port)],
         cwd=PROJECT_ROOT,
         env=env,
         start_new_session=True,
@@ -349,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         Scenario("flat_out", args.villagers, args.rounds, 0.0),
     ]
     workdir = Path(tempfile.mkdtemp(prefix="xiangyin-bench-"))
+    ensure_secret()
     database_url = f"sqlite:///{workdir}/bench.db"
     env = {**os.environ, "DATABASE_URL": database_url, "TF_CPP_MIN_LOG_LEVEL": "2"}
     os.environ["DATABASE_URL"] = database_url  # this process (the bot) uses the same file

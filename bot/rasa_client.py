@@ -24,6 +24,8 @@ from typing import Any
 
 import aiohttp
 
+from xiangyin.config import SECRET_HEADER
+
 __all__ = ["RasaClient", "RasaError", "RasaUnavailable", "Reply"]
 
 log = logging.getLogger(__name__)
@@ -50,10 +52,13 @@ class RasaClient:
         base_url: str,
         *,
         timeout: float = 30.0,
+        secret: str = "",
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        #: Sent as X-Xiangyin-Secret: the channel refuses requests without it.
+        self.secret = secret
         self.timeout = timeout
         self.retry_delays = tuple(retry_delays)
         self._sleep = sleep
@@ -70,7 +75,9 @@ class RasaClient:
             # Many villagers at once: allow plenty of parallel connections to one host.
             connector = aiohttp.TCPConnector(limit=100)
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout)
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                headers={SECRET_HEADER: self.secret},
             )
 
     async def close(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # settings are read (they are cached per process).
 if not os.environ.get("XIANGYIN_TEST_KEEP_DATABASE_URL"):
     os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='xiangyin-test-')}/cases.db"
+# The servers refuse callers without the shared secret; this run has its own.
+os.environ.setdefault("XIANGYIN_SECRET", secrets.token_urlsafe(24))
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

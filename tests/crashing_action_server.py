@@ -26,7 +26,6 @@ def _commit_then_hang(self):
 UnitOfWork.commit = _commit_then_hang
 
 if __name__ == "__main__":
-    from rasa_sdk.__main__ import main
+    from actions.server import main
 
-    sys.argv = ["rasa_sdk", "--actions", "actions", "--port", sys.argv[1]]
-    main()
+    sys.exit(main(["--port", sys.argv[1]]))

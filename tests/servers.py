@@ -19,6 +19,18 @@ ACTION_PORT = 5055  # endpoints.yml points Rasa here
 LOGS = ROOT / "results" / "test-logs"
 
 
+def secret_headers() -> dict[str, str]:
+    """The header the REST channel and the action server ask for."""
+    from xiangyin.config import SECRET_HEADER
+
+    return {SECRET_HEADER: os.environ["XIANGYIN_SECRET"]}
+
+
+def api_token() -> dict[str, str]:
+    """Query parameters for Rasa's HTTP API (its --auth-token is the shared secret)."""
+    return {"token": os.environ["XIANGYIN_SECRET"]}
+
+
 def wait_for(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
     """Poll `url` until it answers 200; fail if the process dies or time runs out."""
     deadline = time.monotonic() + timeout
@@ -26,7 +38,7 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
         if process.poll() is not None:
             raise RuntimeError(f"server for {url} exited with {process.returncode}; see {LOGS}")
         try:
-            if requests.get(url, timeout=2).ok:
+            if requests.get(url, timeout=2, params=api_token()).ok:
                 return
         except requests.RequestException:
             pass
@@ -57,8 +69,7 @@ def spawn(name: str, args: list[str], env: dict | None = None) -> subprocess.Pop
 @contextmanager
 def action_server(env: dict | None = None, port: int = ACTION_PORT) -> Iterator[subprocess.Popen]:
     """The real action server (rasa_sdk) on `port`."""
-    process = spawn("actions", [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
-                                "--port", str(port)], env)
+    process = spawn("actions", [sys.executable, "-m", "actions.server", "--port", str(port)], env)
     try:
         wait_for(f"http://127.0.0.1:{port}/health", process)
         yield process

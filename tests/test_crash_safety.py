@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from actions.common import case_engine
 from records.orm import cases, outbox
-from tests.servers import ROOT, spawn, stop, wait_for
+from tests.servers import ROOT, secret_headers, spawn, stop, wait_for
 
 PORT = 5057
 
@@ -67,7 +67,7 @@ def test_a_crash_before_commit_leaves_nothing_and_the_retry_files_exactly_once(t
     try:
         wait_for(f"{url}/health", crashing)
         try:
-            requests.post(f"{url}/webhook", json=call, timeout=2)
+            requests.post(f"{url}/webhook", json=call, headers=secret_headers(), timeout=2)
         except requests.RequestException:
             pass  # the server is hanging inside the transaction, as planned
         deadline = time.monotonic() + 30
@@ -82,12 +82,12 @@ def test_a_crash_before_commit_leaves_nothing_and_the_retry_files_exactly_once(t
     assert count(cases, sender=sender) == 0
     assert count(outbox) == outbox_before
 
-    healthy = spawn("retry-actions", [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(PORT)])
+    healthy = spawn("retry-actions", [sys.executable, "-m", "actions.server", "--port", str(PORT)])
     try:
         wait_for(f"{url}/health", healthy)
         numbers = set()
         for _ in range(2):  # Rasa's retry, then a second retry after a lost response
-            reply = requests.post(f"{url}/webhook", json=call, timeout=60).json()
+            reply = requests.post(f"{url}/webhook", json=call, headers=secret_headers(), timeout=60).json()
             numbers |= {r["number"] for r in reply["responses"] if r.get("number")}
             assert any(r.get("response") == "utter_case_filed" for r in reply["responses"]), json.dumps(reply)[:500]
     finally:

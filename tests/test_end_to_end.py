@@ -17,6 +17,7 @@ from actions.common import case_engine
 from records.orm import outbox
 from records.services import cases_for_villager
 from records.store import UnitOfWork
+from tests.servers import secret_headers
 
 NUMBER = re.compile(r"(MD|XF|FY|BS)-\d{4}-[2-9A-HJKMNP-Z]{4}")
 
@@ -30,7 +31,8 @@ class Villager:
         self.heard: list[str] = []
 
     def says(self, text: str) -> str:
-        response = requests.post(self.url, json={"sender": self.sender, "message": text}, timeout=60)
+        response = requests.post(self.url, json={"sender": self.sender, "message": text},
+                                 headers=secret_headers(), timeout=60)
         response.raise_for_status()
         replies = [r.get("text") or "" for r in response.json()]
         self.heard += replies

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from xiangyin.config import PROJECT_ROOT
+from xiangyin.config import PROJECT_ROOT, ensure_secret
 from xiangyin.evaluate import load_labelled, score
 
 HELDOUT = sorted((PROJECT_ROOT / "tests" / "nlu_heldout").glob("*.yml"))
@@ -82,12 +82,14 @@ def server_figures(model: str, texts: list[str]) -> dict:
             if server.poll() is not None:
                 raise RuntimeError("rasa server exited; see results/bench-rasa.log")
             try:
-                if requests.get(f"{url}/status", timeout=2).ok:
+                if requests.get(f"{url}/status", timeout=2,
+                                params={"token": os.environ["XIANGYIN_SECRET"]}).ok:
                     break
             except requests.RequestException:
                 time.sleep(0.2)
         load_seconds = time.monotonic() - started
         session = requests.Session()
+        session.params = {"token": os.environ["XIANGYIN_SECRET"]}  # the API's --auth-token
         for text in texts[:20]:  # warm up (jieba dictionary, TF graph)
             session.post(f"{url}/model/parse", json={"text": text}, timeout=30)
         latencies = []
@@ -133,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="models/xiangyin.tar.gz")
     args = parser.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
+    ensure_secret()  # the server's API token and channel secret, inherited by it
 
     metrics = accuracy(args.model)
     texts = [e.text for e in load_labelled(HELDOUT)]

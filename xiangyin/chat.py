@@ -15,6 +15,7 @@ from typing import Callable
 
 import requests
 
+from xiangyin.config import SECRET_HEADER, settings
 from xiangyin.messages import say
 
 MAX_MESSAGE_CHARS = 2000
@@ -28,6 +29,8 @@ class RestClient:
 
     base_url: str
     sender: str = field(default_factory=lambda: f"terminal-{uuid.uuid4().hex[:12]}")
+    #: The shared secret the REST channel asks for (XIANGYIN_SECRET).
+    secret: str = field(default_factory=lambda: settings().secret)
     timeout: float = 60.0
     sleep: Callable[[float], None] = time.sleep
 
@@ -39,7 +42,9 @@ class RestClient:
             if delay:
                 self.sleep(delay)
             try:
-                response = requests.post(url, json=payload, timeout=self.timeout)
+                response = requests.post(
+                    url, json=payload, timeout=self.timeout, headers={SECRET_HEADER: self.secret}
+                )
                 if response.status_code < 500:
                     response.raise_for_status()
                     return response.json()

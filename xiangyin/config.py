@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The header that carries XIANGYIN_SECRET to the REST channel and the action server.
+SECRET_HEADER = "X-Xiangyin-Secret"
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,9 @@ class Settings:
     knowledge_dir: Path
     telegram_token: str | None
     database_url: str | None
+    #: Shared secret of the local servers (XIANGYIN_SECRET): the REST channel's header
+    #: X-Xiangyin-Secret, the action server's, and the token of Rasa's HTTP API.
+    secret: str = ""
     #: Telegram webhook mode when set (public HTTPS URL Telegram posts updates to);
     #: long polling otherwise.  See bot/__main__.py.
     #: Another Bot API server (a self-hosted telegram-bot-api, or a local fake in tests),
@@ -62,6 +67,7 @@ def settings() -> Settings:
         knowledge_dir=Path(os.environ.get("XIANGYIN_KNOWLEDGE_DIR", PROJECT_ROOT / "knowledge")),
         telegram_token=os.environ.get("TELEGRAM_BOT_TOKEN") or None,
         database_url=os.environ.get("DATABASE_URL") or None,
+        secret=os.environ.get("XIANGYIN_SECRET", ""),
         telegram_api_base_url=os.environ.get("TELEGRAM_API_BASE_URL") or None,
         telegram_api_base_file_url=os.environ.get("TELEGRAM_API_BASE_FILE_URL") or None,
         telegram_webhook_url=os.environ.get("TELEGRAM_WEBHOOK_URL") or None,
@@ -82,3 +88,25 @@ def settings() -> Settings:
         digest_hour=int(os.environ.get("XIANGYIN_DIGEST_HOUR", "8")),
         location_max_km=float(os.environ.get("XIANGYIN_LOCATION_MAX_KM", "15")),
     )
+
+
+def ensure_secret() -> str:
+    """XIANGYIN_SECRET, made up for this run (and its children) when it is not set.
+
+    `make run` calls this before starting anything, so a newcomer needs no configuration;
+    a deployment sets its own (README "Security and privacy").
+    """
+    import secrets
+
+    if not os.environ.get("XIANGYIN_SECRET"):
+        os.environ["XIANGYIN_SECRET"] = secrets.token_urlsafe(32)
+        settings.cache_clear()
+    return os.environ["XIANGYIN_SECRET"]
+
+
+def secret_matches(given: str | None, secret: str) -> bool:
+    """Whether a request's X-Xiangyin-Secret is the secret (constant time; an empty secret
+    never matches)."""
+    import hmac
+
+    return bool(secret) and hmac.compare_digest((given or "").encode(), secret.encode())

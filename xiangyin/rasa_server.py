@@ -18,6 +18,9 @@ Profiling the Rasa server (py-spy) under the Telegram benchmark (30 villagers) a
   it then overwrites with the trained ones.  Here that one step runs eagerly; prediction is
   traced as before.
 
+It also binds Rasa to the loopback unless told otherwise, and never serves the HTTP API
+(``--enable-api``) without a token (README "Security and privacy").
+
 Every process that serves conversations starts Rasa through this module: `make run`, the tests
 and the benchmarks (not `rasa train`).  tests/test_rasa_server.py pins rasa==3.6.21 and checks
 that each replacement answers exactly as Rasa's own code: the same validation errors, the same
@@ -27,7 +30,9 @@ event classes, the same intents, confidences and entities from a model loaded ei
 from __future__ import annotations
 
 import functools
-from typing import Any
+import os
+import sys
+from typing import Any, Mapping
 
 __all__ = ["install", "main"]
 
@@ -135,11 +140,45 @@ def install() -> None:
         RasaModel.load = classmethod(_load_for_serving)  # type: ignore[method-assign]
 
 
+def _serve_with_auth(serve: Any) -> Any:
+    """``rasa.core.run.serve_application`` that never serves the HTTP API without a token.
+
+    With ``--enable-api`` and neither ``--auth-token`` nor ``--jwt-secret``, the token is the
+    shared secret ``XIANGYIN_SECRET`` (not put on the command line, where ``ps`` shows it);
+    without that variable the server does not start.  Callers add ``?token=…``.
+    """
+
+    @functools.wraps(serve)
+    def serve_application(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("enable_api") and not (kwargs.get("auth_token") or kwargs.get("jwt_secret")):
+            secret = os.environ.get("XIANGYIN_SECRET", "")
+            if not secret:
+                raise SystemExit("--enable-api needs a token: set XIANGYIN_SECRET")
+            kwargs["auth_token"] = secret
+        return serve(*args, **kwargs)
+
+    return serve_application
+
+
+def secure_arguments(argv: list[str], env: Mapping[str, str]) -> list[str]:
+    """`rasa run …` arguments bound to the loopback (``XIANGYIN_RASA_HOST``, default
+    127.0.0.1) unless an interface is given: Rasa's default is every interface."""
+    if not argv or argv[0] != "run" or (len(argv) > 1 and argv[1] == "actions"):
+        return argv
+    if any(a in ("-i", "--interface") or a.startswith("--interface=") for a in argv):
+        return argv
+    return [*argv, "--interface", env.get("XIANGYIN_RASA_HOST", "127.0.0.1")]
+
+
 def main() -> None:
-    """`rasa` with the faster validation installed."""
+    """`rasa` with the faster validation installed, on the loopback, its API behind a token."""
     install()
+    import rasa.core.run
     from rasa.__main__ import main as rasa_main
 
+    if not getattr(rasa.core.run.serve_application, "__wrapped__", None):
+        rasa.core.run.serve_application = _serve_with_auth(rasa.core.run.serve_application)
+    sys.argv = [sys.argv[0], *secure_arguments(sys.argv[1:], os.environ)]
     rasa_main()
 
 

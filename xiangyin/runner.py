@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from xiangyin.config import PROJECT_ROOT, settings
+from xiangyin.config import PROJECT_ROOT, ensure_secret, settings
 from xiangyin.messages import say
 
 START_TIMEOUT_S = 180
@@ -40,7 +40,7 @@ def start_servers(model: str) -> list[subprocess.Popen]:
     python = sys.executable
     logs = PROJECT_ROOT / "logs"
     actions = _spawn(
-        [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings().action_port)],
+        [python, "-m", "actions.server", "--port", str(settings().action_port)],
         logs / "actions.log",
     )
     rasa = _spawn(
@@ -93,6 +93,7 @@ def stop(processes: list[subprocess.Popen]) -> None:
 def run_all(model: str) -> int:
     """Start everything, chat in the terminal, and stop everything on exit."""
     print(say("starting"))
+    ensure_secret()  # before the children start: they inherit it
     processes = start_servers(model)
     try:
         base = settings().rasa_url

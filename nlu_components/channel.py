@@ -1,0 +1,49 @@
+"""The REST channel with a shared secret: the only way into the Rasa server's conversations.
+
+Rasa's stock REST channel trusts the ``sender`` in the body, so anyone who reaches it can speak
+as any villager.  This one is the same channel (same URL, ``/webhooks/rest/webhook``, same body
+and answer) that refuses every request without the header ``X-Xiangyin-Secret`` carrying the
+secret from ``XIANGYIN_SECRET``.  credentials.yml names it instead of ``rest:``, and Rasa
+refuses to start when the variable is unset.  The bot, ``xiangyin chat``, the benchmarks and
+outside evaluation scripts send the header (README "Security and privacy").
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.rest import RestInput
+from sanic import Blueprint, response
+from sanic.request import Request
+
+from xiangyin.config import SECRET_HEADER, secret_matches
+
+
+
+class SecretRestInput(RestInput):
+    """RestInput that answers only requests carrying the shared secret."""
+
+    def __init__(self, secret: Text) -> None:
+        if not secret:
+            raise ValueError("the REST channel needs a secret: set XIANGYIN_SECRET")
+        self.secret = secret
+
+    @classmethod
+    def name(cls) -> Text:
+        return "rest"  # the same URL as Rasa's stock channel, which is not loaded
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "SecretRestInput":
+        return cls((credentials or {}).get("secret") or "")
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
+        webhook = super().blueprint(on_new_message)
+
+        @webhook.middleware("request")
+        async def require_secret(request: Request) -> Any:
+            if not secret_matches(request.headers.get(SECRET_HEADER), self.secret):
+                return response.json({"error": "forbidden"}, status=403)
+            return None
+
+        return webhook
