@@ -15,8 +15,9 @@ PYTHON310 ?= $(shell for p in python3.10 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/
 
 KNOWLEDGE := $(wildcard knowledge/*.yml)
 GENERATED := build/jieba_dict/xiangyin.txt nlu_data/generated/lookups.yml
-TRAIN_INPUTS := config.yml domain.yml $(wildcard nlu_data/*.yml nlu_data/nlu/*.yml) \
-	$(GENERATED) $(wildcard nlu_components/*.py) xiangyin/text.py
+TRAIN_INPUTS := config.yml domain.yml $(wildcard nlu_data/*.yml nlu_data/*/*.yml) \
+	$(GENERATED) $(wildcard nlu_components/*.py) xiangyin/text.py \
+	knowledge/frontend.yml knowledge/case_rules.yml
 
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1

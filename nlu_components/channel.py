@@ -37,6 +37,11 @@ class SecretRestInput(RestInput):
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "SecretRestInput":
         return cls((credentials or {}).get("secret") or "")
 
+    def _extract_message(self, req: Request) -> Optional[Text]:
+        # A number sent as JSON (13987654321 without quotes) is still what was typed.
+        message = (req.json or {}).get("message")
+        return str(message) if isinstance(message, (int, float)) else message
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         webhook = super().blueprint(on_new_message)
 
@@ -44,6 +49,14 @@ class SecretRestInput(RestInput):
         async def require_secret(request: Request) -> Any:
             if not secret_matches(request.headers.get(SECRET_HEADER), self.secret):
                 return response.json({"error": "forbidden"}, status=403)
+            if request.method == "POST":
+                body = request.json if request.body else None
+                if not isinstance(body, dict) or not isinstance(body.get("sender"), str) or not isinstance(
+                    body.get("message"), (str, int, float)
+                ):
+                    return response.json(
+                        {"error": "expected JSON {\"sender\": text, \"message\": text}"}, status=400
+                    )
             return None
 
         return webhook
