@@ -8,37 +8,54 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
+from knowledge.dialogue import DialogueWords, dialogue_words
 from xiangyin.knowledge import Knowledge, get_knowledge
 
 ROUTES = ("petition", "mediation", "legal_aid", "service")
-FORM_OF_ROUTE = {
-    "petition": "petition_form",
-    "mediation": "mediation_form",
-    "legal_aid": "legal_aid_form",
-}
-ROUTE_OF_FORM = {form: route for route, form in FORM_OF_ROUTE.items()}
+#: Routes that end in a case (service questions are answered at once).
+CASE_ROUTES = ("petition", "mediation", "legal_aid")
+CASE_FORM = "case_form"
 
-# Slots a form collects; cleared together on cancel.
+# Slots the case form collects; cleared together when it ends.
 CASE_SLOTS = (
     "route",
     "dispute_type",
     "facts",
     "petition_request",
     "name",
+    "anonymous",
     "phone",
     "village",
     "township",
+    "place_hint",
     "other_party",
+    "amount",
+    "event_date",
     "mediation_consent",
     "time_limit",
     "economic_status",
     "confirmed",
+    "pending_route",
+    "route_change",
+    "cancel_pending",
+    "cancel_confirm",
+    "next_route",
+    "editing",
+    "edit_field",
+    "form_outcome",
+    "interruption",
+    "asked",
 )
 
 
 def knowledge() -> Knowledge:
     """The county's knowledge, loaded once per process."""
     return get_knowledge()
+
+
+def dialogue() -> DialogueWords:
+    """The words and answers of knowledge/dialogue.yml, loaded once per process."""
+    return dialogue_words()
 
 
 def latest_text(tracker: Tracker) -> str:

@@ -1,10 +1,14 @@
-"""The end of a form: the matter becomes a case, routed, with its statutory dates.
+"""The end of case_form: the matter becomes a case (routed, with its statutory dates), or the
+villager is told kindly that nothing was filed.
 
-The case, its deadlines and the agency's outbox message are written in one
-transaction (records.services.submit_case). The submission key is the
-conversation plus the moment the villager confirmed, so a retried submission
-(an action server that died after committing) finds the case instead of
-writing a second one.
+A case is filed only after the read-back was answered "对" (``form_outcome`` = file, with
+``confirmed``), and never without a phone and a place.  The case, its deadlines and the
+agency's outbox message are written in one transaction (records.services.submit_case).  The
+submission key is the conversation plus the confirming message, so a retried submission
+finds the case instead of writing a second one.
+
+What the villager hears is one or two replies and at most 150 characters: where it went, the
+number, and the one date that matters, said plainly.
 """
 
 from __future__ import annotations
@@ -17,17 +21,14 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import (
-    CASE_SLOTS,
-    FORM_OF_ROUTE,
-    latest_user_timestamp,
-    place_ids,
-    unit_of_work,
-)
+from actions.common import CASE_FORM, CASE_SLOTS, latest_user_timestamp, place_ids, unit_of_work
 
 logger = logging.getLogger(__name__)
 
-FACT_SLOTS = ("facts", "petition_request", "other_party", "time_limit", "economic_status")
+FACT_SLOTS = ("facts", "petition_request", "other_party", "time_limit", "economic_status",
+              "amount", "event_date")
+#: The deadline whose date the villager hears when a case is filed, per route.
+FIRST_DATE = {"petition": "petition_intake_notice", "legal_aid": "legal_aid_decision"}
 
 
 def reset_case_slots() -> List[EventType]:
@@ -45,51 +46,68 @@ def submission_key(tracker: Tracker) -> str:
     return f"{tracker.sender_id}:{moment or uuid.uuid4().hex}"
 
 
-def tell_case(dispatcher: CollectingDispatcher, case: Any) -> None:
-    """What the villager hears about a new case: where it went, its number, the dates."""
+def first_date(case: Any) -> str:
+    """The plain date of the route's first promise ("12月7日"), or ''."""
+    from records.case_rules import get_case_rules
+    from records.deadlines import plain_date
+
+    wanted = FIRST_DATE.get(case.route)
+    deadline = next((d for d in case.deadlines if d.deadline_id == wanted and d.due), None)
+    if deadline is None:
+        return ""
+    return plain_date(deadline.due, deadline.due, get_case_rules())
+
+
+def tell_case(dispatcher: CollectingDispatcher, case: Any, anonymous: bool = False) -> None:
+    """What the villager hears about a new case (at most two replies)."""
     if case.redirected and case.redirect:
-        dispatcher.utter_message(response="utter_case_redirected", route_name=case.redirect.name,
-                                 explain=case.redirect.explain, number=case.number)
-        dispatcher.utter_message(response="utter_offer_legal_aid")
+        dispatcher.utter_message(response="utter_filed_redirected", route_name=case.redirect.name,
+                                 number=case.number)
         return
     agency = case.agency.name if case.agency else ""
-    dispatcher.utter_message(response="utter_case_filed", agency=agency, number=case.number)
-    for deadline in case.deadlines:
-        if deadline.due and not deadline.information:
-            dispatcher.utter_message(response="utter_case_deadline", explain=deadline.explain)
-    if case.route == "mediation":
-        dispatcher.utter_message(response="utter_mediation_next_step")
-    if case.screening:
+    if case.route == "petition":
+        response = "utter_filed_petition_anonymous" if anonymous else "utter_filed_petition"
+        dispatcher.utter_message(response=response, agency=agency, number=case.number, when=first_date(case))
+    elif case.route == "mediation":
+        dispatcher.utter_message(response="utter_filed_mediation", agency=agency, number=case.number)
+    else:
         screening = case.screening
-        if screening.urgent:
-            dispatcher.utter_message(response="utter_legal_aid_urgent")
-        if screening.hardship_test_needed:
-            dispatcher.utter_message(response="utter_legal_aid_hardship")
-        else:
-            dispatcher.utter_message(response="utter_legal_aid_no_hardship_test")
-        if screening.materials:
-            dispatcher.utter_message(response="utter_legal_aid_materials",
-                                     materials="、".join(screening.materials))
-    if "legal_aid" in (case.also_offer or ()) and case.route != "legal_aid":
-        dispatcher.utter_message(response="utter_offer_legal_aid")
+        urgent = bool(screening and screening.urgent)
+        dispatcher.utter_message(
+            response="utter_filed_legal_aid_urgent" if urgent else "utter_filed_legal_aid",
+            number=case.number, when=first_date(case),
+        )
+        if screening and screening.materials:
+            dispatcher.utter_message(response="utter_legal_aid_bring", materials="、".join(screening.materials))
 
 
-class ActionSubmitCase(Action):
-    """Stores the completed form as a case and tells the villager what happens next."""
+class ActionFinishCaseForm(Action):
+    """Files the confirmed case, or ends the form as the villager asked (算了, 拜拜, 找人工)."""
 
     def name(self) -> Text:
-        return "action_submit_case"
+        return "action_finish_case_form"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
+        outcome = tracker.get_slot("form_outcome")
+        if outcome == "handoff":
+            if tracker.get_slot("interruption") != "paused":
+                dispatcher.utter_message(response="utter_handoff")
+            keep = ("form_outcome", "interruption", "confirmed", "asked", "requested_slot")
+            return [SlotSet(slot, None) for slot in keep]
+        if outcome == "goodbye":
+            dispatcher.utter_message(response="utter_form_goodbye")
+            return reset_case_slots()
+        if outcome != "file" or tracker.get_slot("confirmed") is not True:
+            dispatcher.utter_message(response="utter_cancelled")
+            return reset_case_slots()
+        return self.file(dispatcher, tracker)
+
+    def file(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
         from records.services import SubmitCase, submit_case
 
         route = tracker.get_slot("route")
-        if route == "mediation" and tracker.get_slot("mediation_consent") is False:
-            dispatcher.utter_message(response="utter_mediation_declined")
-            return reset_case_slots()
-
         township_id, village_id = place_ids(tracker)
         command = SubmitCase(
             submission_key=submission_key(tracker),
@@ -97,7 +115,7 @@ class ActionSubmitCase(Action):
             sender_id=tracker.sender_id,
             facts={slot: tracker.get_slot(slot) for slot in FACT_SLOTS if tracker.get_slot(slot)},
             dispute_type=tracker.get_slot("dispute_type") or "other",
-            name=tracker.get_slot("name"),
+            name=tracker.get_slot("name") or None,
             phone=tracker.get_slot("phone"),
             township_id=township_id,
             village_id=village_id,
@@ -110,12 +128,10 @@ class ActionSubmitCase(Action):
         except Exception:  # the store is down: keep everything, ask to confirm again
             logger.exception("case submission failed (route=%s)", route)
             dispatcher.utter_message(response="utter_case_save_failed")
-            form = FORM_OF_ROUTE.get(route)
-            if not form:
-                return []
             # Back into the form: it reads the facts back and asks "对吗？" again.
-            return [SlotSet("confirmed", None), ActiveLoop(form), FollowupAction(form)]
+            return [SlotSet("confirmed", None), SlotSet("form_outcome", None),
+                    ActiveLoop(CASE_FORM), FollowupAction(CASE_FORM)]
 
         logger.info("case %s submitted (route=%s, created=%s)", result.number, route, result.created)
-        tell_case(dispatcher, result.case)
+        tell_case(dispatcher, result.case, anonymous=bool(tracker.get_slot("anonymous")))
         return [*reset_case_slots(), SlotSet("case_id", result.number)]

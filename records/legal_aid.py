@@ -190,12 +190,17 @@ def screen(
         )
     reasons += [_reason(item, f"{time_limit} {facts}") for item in urgent_items]
 
-    materials = list(aid.materials) + [g.proof for g in groups if g.proof]
+    hardship_test_needed = not (no_test or groups)
+    materials = (
+        list(aid.materials)
+        + ([aid.hardship_materials] if hardship_test_needed else [])
+        + [g.proof for g in groups if g.proof]
+    )
     article = no_test[0].article if no_test else (matters[0].article if matters else None)
     return Screening(
         eligible_matter=bool(matters or no_test),
         article=article,
-        hardship_test_needed=not (no_test or groups),
+        hardship_test_needed=hardship_test_needed,
         exempt_group=groups[0].article if groups else None,
         urgent=urgent_by_days or bool(urgent_items),
         reasons=tuple(reasons),

@@ -107,11 +107,14 @@ def route_case(
     village_id: str | None = None,
     knowledge: Knowledge | None = None,
     rules: CaseRules | None = None,
+    emergency: bool = False,
 ) -> CaseRouting:
     """Decide where a case goes, from the routing map and what the villager said.
 
     ``text`` is everything the villager wrote (facts, request …).  Emergencies win over
     诉访分离: somebody in danger gets the police first, whatever else the matter is.
+    ``emergency`` says the conversation already found danger now (its detector reads more
+    than the keywords of case_rules.yml).
     Raises ValueError for an unknown route, dispute type, township or village.
     """
     knowledge = knowledge or get_knowledge()
@@ -130,7 +133,7 @@ def route_case(
         rule_id=decision.rule.id,
     )
 
-    danger = detect_emergency(text, rules)
+    danger = detect_emergency(text, rules) or (["danger_now"] if emergency else [])
     if danger:
         # A bare village id is resolved to its township by knowledge.route_case; take the
         # township from the located agencies so the police station can be found too.

@@ -98,6 +98,9 @@ class SubmitCase:
     filed_by: str | None = None
     knew_since: date | None = None
     submitted_at: datetime | None = None
+    #: Danger now, as the conversation's detector saw it (nlu_components/emergency.py): the
+    #: case goes to the township police station even if no keyword of case_rules.yml matches.
+    emergency: bool = False
 
 
 @dataclass(frozen=True)
@@ -283,6 +286,7 @@ def submit_case(
         village_id=cmd.village_id,
         knowledge=knowledge,
         rules=rules,
+        emergency=cmd.emergency,
     )
     screening = None
     if cmd.route == "legal_aid" or routing.redirected:

@@ -60,12 +60,19 @@ def message(text: str, intent: str, confidence: float = 0.95, entities: list | N
 
 
 def in_form(form: str, requested: str, text: str, intent: str = "inform", confidence: float = 0.9,
-            entities: list | None = None, **slots: Any) -> Tracker:
-    """A tracker inside `form`, which has just asked for `requested`."""
+            entities: list | None = None, earlier: tuple[str, ...] = (), **slots: Any) -> Tracker:
+    """A tracker inside `form`, which has just asked for `requested`; the villager has just
+    answered `text` (after saying `earlier`)."""
+    latest = message(text, intent, confidence, entities)
+    events = []
+    for said in (*earlier, text):
+        events += [{"event": "action", "name": "action_listen"},
+                   {"event": "user", "text": said, "parse_data": message(said, intent, confidence, entities)}]
     return tracker_from_fixture(
         "tracker_in_form",
         active_loop={"name": form},
-        latest_message=message(text, intent, confidence, entities),
+        latest_message=latest,
+        events=events,
         slots={"requested_slot": requested, **slots},
     )
 

@@ -18,9 +18,10 @@ from xiangyin.config import SECRET_HEADER
 from xiangyin.rasa_server import _serve_with_auth, secure_arguments
 
 A_TRACKER_CALL = {
-    "next_action": "action_submit_case",
+    "next_action": "action_finish_case_form",
     "sender_id": "tg:424242",
-    "tracker": {"sender_id": "tg:424242", "slots": {"route": "petition"}, "latest_message": {},
+    "tracker": {"sender_id": "tg:424242", "slots": {"route": "petition", "form_outcome": "file",
+                                                     "confirmed": True}, "latest_message": {},
                 "events": [], "paused": False, "followup_action": None, "active_loop": {},
                 "latest_action_name": None},
     "domain": {},
@@ -52,7 +53,7 @@ def test_the_action_server_runs_no_action_for_a_stranger(running_actions):
     assert refused.status_code == 403
     assert requests.get(f"{url}/actions", timeout=10).status_code == 403
     listed = requests.get(f"{url}/actions", headers=secret_headers(), timeout=10)
-    assert "action_submit_case" in json.dumps(listed.json())
+    assert "action_finish_case_form" in json.dumps(listed.json())
 
 
 def _listening_addresses(port: int) -> set[str]:

@@ -20,15 +20,15 @@ PORT = 5057
 
 
 def submission_call(sender: str, confirmed_at: float) -> dict:
-    """What the Rasa server posts to the action server for action_submit_case."""
+    """What the Rasa server posts to the action server for action_finish_case_form."""
     domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
     slots = {
         "route": "mediation", "dispute_type": "debt", "facts": "借给他三千块，两年了不还",
         "other_party": "张老四", "village": "天台村", "township": "共和镇", "phone": "13987654321",
-        "mediation_consent": True, "confirmed": True,
+        "mediation_consent": True, "confirmed": True, "form_outcome": "file",
     }
     return {
-        "next_action": "action_submit_case",
+        "next_action": "action_finish_case_form",
         "sender_id": sender,
         "version": "3.6.21",
         "domain": domain,
@@ -39,7 +39,7 @@ def submission_call(sender: str, confirmed_at: float) -> dict:
             "events": [{"event": "user", "timestamp": confirmed_at, "text": "/affirm",
                         "parse_data": {"intent": {"name": "affirm", "confidence": 1.0}}}],
             "paused": False, "followup_action": None, "active_loop": {},
-            "latest_action_name": "mediation_form",
+            "latest_action_name": "case_form",
         },
     }
 
@@ -89,7 +89,7 @@ def test_a_crash_before_commit_leaves_nothing_and_the_retry_files_exactly_once(t
         for _ in range(2):  # Rasa's retry, then a second retry after a lost response
             reply = requests.post(f"{url}/webhook", json=call, headers=secret_headers(), timeout=60).json()
             numbers |= {r["number"] for r in reply["responses"] if r.get("number")}
-            assert any(r.get("response") == "utter_case_filed" for r in reply["responses"]), json.dumps(reply)[:500]
+            assert any(r.get("response") == "utter_filed_mediation" for r in reply["responses"]), json.dumps(reply)[:500]
     finally:
         stop(healthy)
 

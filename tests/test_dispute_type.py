@@ -51,12 +51,10 @@ def test_a_trained_classifier_reloads_from_plain_files_and_predicts_the_same(tmp
     storage = LocalModelStorage(tmp_path)
     resource = Resource("dispute_type")
     context = ExecutionContext(GraphSchema({}), "test")
-    trained = DisputeTypeClassifier.create(
-        {"keywords_file": "knowledge/dispute_types.yml"}, storage, resource, context
-    )
+    trained = DisputeTypeClassifier.create({}, storage, resource, context)
     trained.train(training_data())
     files = {p.name for p in (tmp_path / "dispute_type").iterdir()}
-    assert files == {"keywords.json", "vocabulary.json", "weights.npz"}  # nothing executable
+    assert files == {"dispute_type.json", "dispute_type.npz"}  # nothing executable
     loaded = DisputeTypeClassifier.load({}, storage, resource, context)
     probes = ["隔壁的牛又来吃苞谷了", "工资拖了三个月", "我家承包地被占", "莫名其妙"]
     before, after = trained.predict(probes), loaded.predict(probes)

@@ -453,6 +453,8 @@ class LegalAidRules(_Model):
     exempt_groups: list[LegalAidItem]
     urgent: LegalAidUrgency
     materials: list[NonEmptyStr]  # type: ignore[valid-type]
+    #: Brought only when the family's hardship is checked (not by the Art 32/42 exempt).
+    hardship_materials: NonEmptyStr  # type: ignore[valid-type]
     where: NonEmptyStr  # type: ignore[valid-type]
 
     def matching_matters(self, text: str) -> list[LegalAidItem]:
