@@ -27,7 +27,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 help:
 	@echo "make run    — set up if needed and chat with the assistant (terminal)"
 	@echo "make test   — set up if needed, train if the data changed, run every test"
-	@echo "make bench  — NLU accuracy, parse latency, load/train time, memory → results/"
+	@echo "make bench  — NLU per register, simulated villagers, speed, case store, Telegram → results/"
 
 $(STAMP): pyproject.toml constraints.txt
 	@if [ -z "$(PYTHON310)" ]; then \
@@ -71,7 +71,8 @@ lint: $(STAMP)
 
 # BENCH_TRAIN=1 also times a fresh full training (else: the last `make train`).
 bench: $(MODEL)
-	BENCH_TRAIN=$${BENCH_TRAIN:-0} $(PY) -m xiangyin.bench --model $(MODEL)
+	BENCH_TRAIN=$${BENCH_TRAIN:-0} $(PY) -m benchmarks.nlu --model $(MODEL)
+	$(PY) -m benchmarks.conversations
 	$(PY) -m records.bench
 	@if [ -f bot/bench.py ]; then $(PY) -m bot.bench; fi
 

@@ -37,6 +37,7 @@ CASE_SLOTS = (
     "confirmed",
     "pending_route",
     "route_change",
+    "route_kept",
     "cancel_pending",
     "cancel_confirm",
     "next_route",
@@ -45,6 +46,8 @@ CASE_SLOTS = (
     "form_outcome",
     "interruption",
     "asked",
+    "emergency_unsure",
+    "danger_confirmed",
 )
 
 

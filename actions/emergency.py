@@ -23,6 +23,15 @@ from actions.facts import read_facts
 logger = logging.getLogger(__name__)
 
 EMERGENCY_FORM = "emergency_form"
+#: Below this confidence, with no emergency word said, the villager is asked "现在有危险吗？"
+#: after the advice and before the police are called (a false alarm sends the police to a
+#: villager who only wanted a bridge mended).
+SURE = 0.8
+
+
+def is_sure(tracker: Tracker) -> bool:
+    found = [e for e in tracker.latest_message.get("entities") or [] if e.get("entity") == "emergency"]
+    return any(e.get("role") == "words" or float(e.get("confidence") or 0) >= SURE for e in found)
 
 
 def file_emergency(dispatcher: CollectingDispatcher, tracker: Tracker, text: str,
@@ -81,9 +90,13 @@ class ActionHandleEmergency(Action):
         if facts.phone and not tracker.get_slot("phone"):
             events.append(SlotSet("phone", facts.phone))
         story = "\n".join(t for t in (tracker.get_slot("facts"), text) if t)
-        events += [SlotSet("facts", story), SlotSet("requested_slot", None)]
+        events += [SlotSet("facts", story), SlotSet("requested_slot", None), SlotSet("danger_confirmed", None)]
+        unsure = not is_sure(tracker)
+        if unsure:  # ask before calling the police; remember the route the message had
+            intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
+            events.append(SlotSet("emergency_unsure", intent))
         known = {**tracker.slots, **{e["name"]: e["value"] for e in events if e.get("event") == "slot"}}
-        if known.get("township") and known.get("phone"):
+        if known.get("township") and known.get("phone") and not unsure:
             tracker.slots.update(known)
             number = file_emergency(dispatcher, tracker, story, f"{tracker.sender_id}:emergency:{_moment(tracker)}")
             if number:
@@ -105,12 +118,27 @@ class ActionFinishEmergency(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
+        if tracker.get_slot("danger_confirmed") is False:
+            return self.no_danger(dispatcher, tracker)
         story = tracker.get_slot("facts") or latest_text(tracker)
         number = file_emergency(dispatcher, tracker, story, f"{tracker.sender_id}:emergency:{_moment(tracker)}")
-        events: List[EventType] = []
+        events: List[EventType] = [SlotSet("emergency_unsure", None)]
         if number:
             events.append(SlotSet("emergency_case", number))
             dispatcher.utter_message(response="utter_emergency_contact_added")
+        return events
+
+    @staticmethod
+    def no_danger(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+        """"没有危险": the message goes on its own route, the story kept."""
+        from actions.intake import start_route
+
+        route = tracker.get_slot("emergency_unsure")
+        events: List[EventType] = [SlotSet("emergency_unsure", None), SlotSet("danger_confirmed", None)]
+        dispatcher.utter_message(response="utter_no_danger")
+        if route in ("petition", "mediation", "legal_aid"):
+            return [*events, *start_route(dispatcher, tracker, route, by_button=False)]
+        dispatcher.utter_message(response="utter_ask_what_happened")
         return events
 
 

@@ -14,17 +14,12 @@ from datetime import date
 from typing import Optional
 
 from knowledge.dialogue import DialogueWords
-from knowledge.readers import read_amount, spoken_digits
+from knowledge.readers import date_phrase, read_amount, spoken_digits
 from xiangyin.knowledge import Knowledge
-from xiangyin.text import compact
+from xiangyin.text import compact, normalize
 from xiangyin.validation import normalize_phone
 
-_NAME = re.compile(r"(?:我叫|我是|我姓|本人|名字是|名字叫|叫我)([\u4e00-\u9fff]{1,4}?)(?=[，,。.\s电手住家在是的]|$|\d)")
-_SURNAME_ONLY = re.compile(r"^(?:我)?姓([\u4e00-\u9fff])$")
-_DATE = re.compile(
-    r"(?:\d{4}年)?(?:今年|去年|前年|上个月|这个月|上周|上星期|昨天|前天|年初|年底|"
-    r"(?:\d{1,2}|[一二三四五六七八九十正冬腊]{1,2})月(?:份)?(?:\d{1,2}[日号])?)"
-)
+_NAME = re.compile(r"(?:我叫|我是|本人|名字是|名字叫|叫我)([\u4e00-\u9fff]{1,4}?)(?=[，,。.\s电手住家在是的]|$|\d)")
 
 
 @dataclass(frozen=True)
@@ -49,12 +44,18 @@ def find_phone(text: str) -> Optional[str]:
 
 
 def find_name(text: str) -> Optional[str]:
-    value = compact(spoken_digits(text or ""))
+    """"我叫张美华", "我姓杨 杨正福" → 杨正福, "姓李" → 李先生/女士."""
+    value = normalize(spoken_digits(text or ""))
+    surname = re.search(r"(?:我)?姓([\u4e00-\u9fff])", value)
+    if surname:  # "我姓杨 杨正福": the full name said after the surname wins
+        full = re.search(rf"{surname.group(1)}[\u4e00-\u9fff]{{1,2}}(?=[，,。.\s电手住家在是的]|$|\d)",
+                         value[surname.end():])
+        if full:
+            return full.group(0)
     found = _NAME.search(value)
     if found:
         return found.group(1)
-    found = _SURNAME_ONLY.match(value)
-    return f"{found.group(1)}先生/女士" if found else None
+    return f"{surname.group(1)}先生/女士" if surname else None
 
 
 def find_other_party(text: str, words: DialogueWords) -> Optional[str]:
@@ -90,11 +91,6 @@ def find_demand(text: str, words: DialogueWords) -> Optional[str]:
     return None
 
 
-def find_date(text: str) -> Optional[str]:
-    found = _DATE.search(compact(text or ""))
-    return found.group(0) if found else None
-
-
 def read_facts(text: str, knowledge: Knowledge, words: DialogueWords, today: date | None = None) -> Facts:
     """Everything `text` already says that a form would otherwise ask."""
     place = knowledge.find_place(text or "")
@@ -107,7 +103,7 @@ def read_facts(text: str, knowledge: Knowledge, words: DialogueWords, today: dat
         other_party=find_other_party(text, words),
         demand=find_demand(text, words),
         amount=f"{amount:g}元" if amount else None,
-        event_date=find_date(text),
+        event_date=date_phrase(text),
         phone=find_phone(text),
         name=find_name(text),
         consents_to_mediation=words.consents_to_mediation(text or ""),

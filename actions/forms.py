@@ -49,6 +49,7 @@ ROUTE_SLOTS: Dict[str, List[str]] = {
 #: give_up decides).
 MAX_ASKS = 3
 BOOKKEEPING = {"interruption", "asked", "requested_slot"}
+WH_QUESTION = re.compile(r"哪个|哪家|哪里|哪点|谁|什么|啥子|为什么|为啥|咋个|怎么")
 #: Intents the model must be this sure of before they end or interrupt the form.
 SURE = 0.6
 YES, NO = "affirm", "deny"
@@ -155,7 +156,7 @@ class ValidateCaseForm(FormValidationAction):
         slots = {**tracker.slots, **changes}
         following = next((s for s in self.questions(slots) if slots.get(s) is None), None)
         asked = tracker.get_slot("asked") or {}
-        progress = any(k not in BOOKKEEPING for k in changes)
+        progress = any(k not in BOOKKEEPING and v != tracker.get_slot(k) for k, v in changes.items())
         times = int(asked.get("times", 0)) + 1 if following and asked.get("slot") == following and not progress else 1
         if following and following == requested and times >= MAX_ASKS:
             # Asked twice and still no answer: never a third time (a dead end).
@@ -223,12 +224,16 @@ class ValidateCaseForm(FormValidationAction):
             return "nonsense", {}
 
         # 4. a real change of mind
-        wanted = words.wants_route(text)
-        if wanted and wanted != route and (requested != "facts" or cjk_count(text) <= 20):
+        wanted = self.wanted_route(tracker, requested, text)
+        if wanted:
             return "change_route", {"pending_route": wanted}
 
         # 5. a question
         intent = intent_if_sure(tracker)
+        if requested == "petition_request" and WH_QUESTION.search(text) and not self.is_question(tracker, requested, text):
+            # "这个厕所是哪个老板修的": what they want is that answer — the staff will give it.
+            dispatcher.utter_message(response="utter_question_for_staff")
+            return "question", {"petition_request": text.strip()}
         if self.is_question(tracker, requested, text):
             answered = answer_question(dispatcher, tracker, text, route)
             if not answered:
@@ -240,6 +245,30 @@ class ValidateCaseForm(FormValidationAction):
 
         # 6. the answer
         return "answer", self.answer(dispatcher, tracker, requested)
+
+    def wanted_route(self, tracker: Tracker, requested: str, text: str) -> Optional[str]:
+        """Another route the villager asks for instead of answering: in so many words ("我想找个
+        律师"), or a message the model is sure is about another route that does not answer the
+        question ("我想问下能不能告他", asked for the village)."""
+        route = tracker.get_slot("route") or "mediation"
+        words = dialogue()
+        wanted = words.wants_route(text)
+        if wanted and wanted != route and (requested != "facts" or cjk_count(text) <= 20):
+            return wanted
+        intent = intent_if_sure(tracker)
+        if intent not in ("petition", "mediation", "legal_aid") or intent == route or requested == "facts":
+            return None
+        if tracker.get_slot("route_kept"):
+            return None  # asked once and the villager kept the route: only their words count now
+        if requested in FREE_TEXT_SLOTS:
+            answers = not words.is_question(text)
+        elif requested == "village":
+            answers = bool(knowledge().find_place(text))
+        elif requested == "phone":
+            answers = bool(find_phone(text))
+        else:
+            answers = False
+        return None if answers else intent
 
     def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, requested: str) -> Dict[str, Any]:
         """The message as the answer to `requested`."""
@@ -269,9 +298,15 @@ class ValidateCaseForm(FormValidationAction):
         """A question rather than the answer: it asks, and it is not what the slot wants."""
         if not dialogue().is_question(text):
             return False
+        faq = bool(dialogue().answer_to(text, tracker.get_slot("route")))
         if requested == "facts":
             # A story may end in "咋个整": only a short question is a question here.
-            return cjk_count(text) <= 20 and bool(dialogue().answer_to(text, tracker.get_slot("route")))
+            return cjk_count(text) <= 20 and faq
+        if requested in FREE_TEXT_SLOTS:
+            # "公开卖了多少钱，钱用在哪里" is a demand, not a question to us: a question here
+            # ends like one, or is a short one we have an answer to.
+            ends_asking = text.strip().rstrip("。.!！~～").endswith(("？", "?", "吗", "嘛", "呢", "不", "么"))
+            return ends_asking or (faq and cjk_count(text) <= 15)
         if requested == "phone" and find_phone(text):
             return False
         if requested == "village" and knowledge().find_place(text):
@@ -448,8 +483,8 @@ class ValidateCaseForm(FormValidationAction):
             dispatcher.utter_message(response="utter_please_chinese")
             return {}
         route = tracker.get_slot("route") or "mediation"
-        wanted = dialogue().wants_route(text)
-        if wanted and wanted != route:
+        wanted = self.wanted_route(tracker, slot, text)
+        if wanted:
             return {"pending_route": wanted}
         if dialogue().is_question(text):
             if not answer_question(dispatcher, tracker, text, route):
@@ -504,7 +539,7 @@ class ValidateCaseForm(FormValidationAction):
         wanted = tracker.get_slot("pending_route")
         if answer is True and wanted:
             return {**self.switch_to(wanted, dispatcher, tracker), "pending_route": None, "route_change": None}
-        carry_on = {"pending_route": None, "route_change": None}
+        carry_on = {"pending_route": None, "route_change": None, "route_kept": True}
         if answer is False:
             dispatcher.utter_message(response="utter_continue_form")
             return carry_on
@@ -604,16 +639,29 @@ class ValidateEmergencyForm(FormValidationAction):
     def name(self) -> Text:
         return "validate_emergency_form"
 
+    @staticmethod
+    def questions(slots: Dict[str, Any]) -> List[str]:
+        if slots.get("danger_confirmed") is False:
+            return []  # no danger after all: nothing more to ask here
+        asks = ["danger_confirmed"] if slots.get("emergency_unsure") else []
+        return [*asks, *(["phone"] if slots.get("township") else ["village", "phone"])]
+
     async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
                              tracker: Tracker, domain: DomainDict) -> List[Text]:
-        return ["phone"] if tracker.get_slot("township") else ["village", "phone"]
+        return self.questions(tracker.slots)
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[EventType]:
         requested = tracker.get_slot("requested_slot")
         text = latest_text(tracker) if answers_a_question(tracker, "emergency_form") else ""
         changes: Dict[str, Any] = {"interruption": "emergency"}
-        if requested == "village":
+        if requested == "danger_confirmed":
+            # Anything but a clear "no" counts as danger: a false alarm costs less than a miss.
+            changes["danger_confirmed"] = yes_no(tracker) is not False
+            place = knowledge().find_place(text) if text else None
+            if place and place.township:  # said where, or the phone, instead of yes: keep them
+                changes.update(township=place.township.name, village=place.village.name if place.village else "")
+        elif requested == "village":
             place = knowledge().find_place(text) if text else None
             if place and place.township:
                 changes.update(township=place.township.name,
@@ -626,6 +674,5 @@ class ValidateEmergencyForm(FormValidationAction):
         elif requested == "phone":
             changes["phone"] = ""
         slots = {**tracker.slots, **changes}
-        wanted = ["phone"] if slots.get("township") else ["village", "phone"]
-        following = next((s for s in wanted if slots.get(s) is None), None)
+        following = next((q for q in self.questions(slots) if slots.get(q) is None), None)
         return [*(SlotSet(k, v) for k, v in changes.items()), SlotSet("requested_slot", following)]

@@ -28,7 +28,9 @@ def first_message_is_facts(text: str) -> bool:
     length = cjk_count(text)
     if length >= FACTS_MIN_CHARS:
         return True
-    return length >= FACTS_MIN_CHARS_WITH_KEYWORD and bool(knowledge().classify_dispute_keywords(text))
+    # "邻居占地" says what happened; "我想反映个事" (a word of the "other" type) does not.
+    kind = knowledge().classify_dispute_keywords(text)
+    return length >= FACTS_MIN_CHARS_WITH_KEYWORD and kind not in (None, "other")
 
 
 def story_slots(tracker: Tracker, text: str) -> Dict[str, Any]:
@@ -122,15 +124,25 @@ class ActionStartRoute(Action):
             return []
         if answers_process_question(dispatcher, tracker):
             return []
+        if tracker.get_slot("emergency_case") and not dialogue().wants_route(latest_text(tracker)):
+            # Right after an emergency the villager is still telling it: no form now.
+            dispatcher.utter_message(response="utter_emergency_follow_up",
+                                     number=tracker.get_slot("emergency_case"))
+            return []
         asked = clarify(dispatcher, tracker)
         if asked is not None:
             return asked
         return start_route(dispatcher, tracker, explicit_route(tracker, route))
 
 
-def start_route(dispatcher: CollectingDispatcher, tracker: Tracker, route: str) -> List[EventType]:
-    """Say what comes next and start case_form on `route`, keeping the story told so far."""
+def start_route(dispatcher: CollectingDispatcher, tracker: Tracker, route: str,
+                by_button: Optional[bool] = None) -> List[EventType]:
+    """Say what comes next and start case_form on `route`, keeping the story told so far.
+    `by_button`: the route was chosen on one of our buttons (default: the latest message was
+    a button)."""
     text = latest_text(tracker)
+    if by_button is None:
+        by_button = (tracker.latest_message.get("text") or "").startswith("/")
     events: List[EventType] = [SlotSet("route", route), SlotSet("confirmed", None),
                                SlotSet("form_outcome", None), SlotSet("clarify_routes", None)]
     dispute_type = latest_entity(tracker, "dispute_type")
@@ -145,7 +157,7 @@ def start_route(dispatcher: CollectingDispatcher, tracker: Tracker, route: str) 
     if route != "petition":
         found["petition_request"] = None
     events += [SlotSet(k, v) for k, v in found.items()]
-    if route == "mediation" and not text:
+    if route == "mediation" and by_button:
         # The villager chose "调解纠纷" on a button: that is asking for mediation.
         events.append(SlotSet("mediation_consent", True))
 

@@ -71,6 +71,10 @@ def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, text: st
                     route: Optional[str], intent: Optional[str] = None) -> bool:
     """Answer a question asked in the middle of something else; False when there is no answer
     here (the caller then says the people handling the case will answer it)."""
+    answer = dialogue().answer_to(text, route)
+    if answer:  # a question about how things work is answered before any canned reply
+        dispatcher.utter_message(response="utter_answer", answer=answer)
+        return True
     if intent == "help":
         dispatcher.utter_message(response="utter_help")
         return True
@@ -84,10 +88,6 @@ def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, text: st
         from actions.conversation import tell_case_status
 
         tell_case_status(dispatcher, tracker)
-        return True
-    answer = dialogue().answer_to(text, route)
-    if answer:
-        dispatcher.utter_message(response="utter_answer", answer=answer)
         return True
     answer = follow_up(text, tracker.get_slot("last_service"))
     if answer:

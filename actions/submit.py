@@ -65,6 +65,9 @@ def tell_case(dispatcher: CollectingDispatcher, case: Any, anonymous: bool = Fal
                                  number=case.number)
         return
     agency = case.agency.name if case.agency else ""
+    if case.emergency:  # the story spoke of danger now: it went to the police station
+        dispatcher.utter_message(response="utter_emergency_filed", agency=agency, number=case.number)
+        return
     if case.route == "petition":
         response = "utter_filed_petition_anonymous" if anonymous else "utter_filed_petition"
         dispatcher.utter_message(response=response, agency=agency, number=case.number, when=first_date(case))

@@ -58,7 +58,8 @@ from records.case_rules import get_case_rules
 from records.domain import Case, CaseError, Status
 from records.digest import work_list
 from records.evidence import VOICE, record_evidence
-from records.sessions import parse_session_day, schedule_session, sessions_for
+from knowledge.readers import read_date
+from records.sessions import schedule_session, sessions_for
 from records.outbox import utcnow
 from records.services import (
     CaseNotFound,
@@ -610,7 +611,7 @@ async def _answer_awaited(update: Update, context: Context, text: str) -> bool:
         return True
     if verb == Verb.SCHEDULE:
         today = local_date(utcnow())
-        day = parse_session_day(text, today)
+        day = read_date(text, today)
         if day is None or day < today:
             context.user_data[AWAITING] = (verb, number)  # ask again
             await _reply(update, say("session_no_date", number=number))

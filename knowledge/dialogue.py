@@ -85,12 +85,15 @@ class DialogueWords:
         return self._has(text, self.edit_words)
 
     def looks_like_name(self, text: str) -> bool:
-        """"罗老五", "赵大妈", "李先生", "小芳" — not "重新评一遍" or "对头"."""
+        """"罗老五", "赵大妈", "李先生", "自维华" — not "重新评一遍", "对头" or "把路修好"."""
         value = _norm(text)
         if not value or len(value) > 6 or not re.fullmatch(r"[\u4e00-\u9fff·]+", value):
             return False
-        return (value[0] in self.surnames or value.startswith(self.name_prefixes)
-                or value.endswith(self.name_suffixes))
+        if value.startswith(self.name_prefixes) or value.endswith(self.name_suffixes):
+            return True
+        if re.search(r"[的了吗呢嘛要把请查修评赔给不没是在有和跟就都也还个一这那我你他她们]", value):
+            return False  # words of a sentence, not of a name
+        return value[0] in self.surnames or 2 <= len(value) <= 4
 
     def says_cancel(self, text: str) -> bool:
         return self._has(text, self.cancel_words)

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 __all__ = [
     "chinese_number",
+    "date_phrase",
     "read_amount",
     "read_date",
     "spoken_digits",
@@ -120,9 +121,9 @@ def _next_month_day(today: date, month: int, day: int) -> date | None:
     """The next `month`/`day` on or after `today` (this year, else next year)."""
     if not (1 <= month <= 12 and 1 <= day <= 31):
         return None
-    guess = _safe(today.year, month, min(day, calendar.monthrange(today.year, month)[1]))
+    guess = _safe(today.year, month, day)  # "2月30日" is no day at all
     if guess is not None and guess < today:
-        guess = _safe(today.year + 1, month, min(day, calendar.monthrange(today.year + 1, month)[1]))
+        guess = _safe(today.year + 1, month, day)
     return guess
 
 
@@ -204,3 +205,16 @@ def read_date(text: str, today: date) -> date | None:
         year, month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
         return _in_month(year, month, day)
     return None
+
+
+_WHEN = re.compile(
+    r"(?:\d{4}年|今年|去年|前年)?(?:\d{1,2}|[一二三四五六七八九十正冬腊]{1,2})月(?:份)?(?:\d{1,2}[日号])?"
+    r"|今年|去年|前年|上个月|这个月|上周|上星期|上礼拜|昨天|前天|年初|年底"
+)
+
+
+def date_phrase(text: str) -> str | None:
+    """The words that say when something happened ("去年腊月", "上个月", "3月5号"), as said:
+    a story's date is kept in the villager's words, not turned into a day."""
+    found = _WHEN.search(re.sub(r"\s+", "", text or ""))
+    return found.group(0) if found else None

@@ -16,7 +16,8 @@ A keyword hit alone is not enough when the classifier is confident the danger is
 ("他以前拿刀砍过我，现在想离婚"): ``keyword_veto`` is that confidence.  The threshold and the
 veto were chosen on the dev set (README "Emergencies").
 
-Output: ``{"entity": "emergency", "value": "danger_now", "confidence": p}`` over the whole text.
+Output: ``{"entity": "emergency", "value": "danger_now", "confidence": p}`` over the whole text,
+with ``"role": "words"`` when an emergency word was said.
 """
 
 from __future__ import annotations
@@ -73,12 +74,18 @@ class EmergencyModel:
 
     def score(self, text: str) -> tuple[bool, float]:
         """(danger now?, confidence)."""
+        danger, p, _ = self.assess(text)
+        return danger, p
+
+    def assess(self, text: str) -> tuple[bool, float, bool]:
+        """(danger now?, the classifier's probability, whether an emergency word was said)."""
         p = self.probability(text)
+        said = bool(self.keyword(text))
         if p >= self.threshold:
-            return True, p
-        if self.keyword(text) and p >= 1.0 - self.keyword_veto:
-            return True, max(p, 0.5)
-        return False, p
+            return True, p, said
+        if said and p >= 1.0 - self.keyword_veto:
+            return True, p, True
+        return False, p, said
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
@@ -142,11 +149,14 @@ class EmergencyDetector(GraphComponent):
             text = message.get(TEXT)
             if not text or text.startswith("/"):
                 continue
-            danger, confidence = self.model.score(text)
+            danger, confidence, said = self.model.assess(text)
             entities = [e for e in message.get(ENTITIES, []) if e.get("entity") != ENTITY]
             if danger:
-                entities.append({"entity": ENTITY, "value": VALUE, "start": 0, "end": len(text),
-                                 "confidence": round(confidence, 4), "extractor": type(self).__name__})
+                entity = {"entity": ENTITY, "value": VALUE, "start": 0, "end": len(text),
+                          "confidence": round(confidence, 4), "extractor": type(self).__name__}
+                if said:
+                    entity["role"] = "words"  # an emergency word was said ("救命", "拿刀")
+                entities.append(entity)
             message.set(ENTITIES, entities, add_to_output=True)
         return messages
 

@@ -28,11 +28,19 @@ EMERGENCY_ENTITY = "emergency"
 EMERGENCY_ACTION = "action_handle_emergency"
 
 
-def reports_danger(tracker: DialogueStateTracker) -> bool:
-    """Whether the latest user message carries the emergency entity and nothing has answered it."""
+def reports_danger(tracker: DialogueStateTracker, in_form_confidence: float = 0.0) -> bool:
+    """Whether the latest user message carries the emergency entity and nothing has answered it.
+
+    Inside a form the villager is answering a question ("我们两口子在外面打工 娃娃是爷爷奶奶带"),
+    and words that sound like danger are commoner: there the classifier must be at least
+    ``in_form_confidence`` sure, unless an emergency word was said."""
     for event in reversed(tracker.events):
         if isinstance(event, UserUttered):
-            return any(e.get("entity") == EMERGENCY_ENTITY for e in event.entities or [])
+            found = [e for e in event.entities or [] if e.get("entity") == EMERGENCY_ENTITY]
+            if not found or not tracker.active_loop_name:
+                return bool(found)
+            return any(e.get("role") == "words" or float(e.get("confidence") or 0) >= in_form_confidence
+                       for e in found)
         if isinstance(event, ActionExecuted) and event.action_name not in (
             ACTION_LISTEN_NAME, "action_extract_slots", "action_session_start",
         ):
@@ -46,8 +54,9 @@ class EmergencyPolicy(Policy):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        # RulePolicy's priority is 6: a tie at confidence 1.0 goes to this one.
-        return {"priority": 7}
+        # RulePolicy's priority is 6: a tie at confidence 1.0 goes to this one.  Inside a form
+        # the classifier must be this sure (chosen with the simulated villagers' answers).
+        return {"priority": 7, "in_form_confidence": 0.75}
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                  execution_context: ExecutionContext, featurizer: Optional[Any] = None) -> None:
@@ -61,7 +70,8 @@ class EmergencyPolicy(Policy):
                                      rule_only_data: Optional[Dict[Text, Any]] = None,
                                      **kwargs: Any) -> PolicyPrediction:
         probabilities = self._default_predictions(domain)
-        if not (reports_danger(tracker) and EMERGENCY_ACTION in domain.action_names_or_texts):
+        in_form = float(self.config.get("in_form_confidence", 0.75))
+        if not (reports_danger(tracker, in_form) and EMERGENCY_ACTION in domain.action_names_or_texts):
             return self._prediction(probabilities)
         probabilities[domain.index_for_action(EMERGENCY_ACTION)] = 1.0
         # RulePolicy marks "the active form goes on" as a prediction that does not depend on

@@ -18,46 +18,19 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from knowledge.readers import chinese_number, read_date
 from records.case_rules import CaseRules, get_case_rules
 from records.domain import Screening
 from xiangyin.knowledge import Knowledge, LegalAidItem, get_knowledge, normalise_text
 
 __all__ = ["TimeLimitAnswer", "parse_time_limit", "screen"]
 
-_CN_DIGITS = {
-    "零": 0,
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-}
 _NUMBER = r"\d{1,3}|[零一二两三四五六七八九十]{1,3}"
-# Explicit dates: "12月3日", "12月3号", "3号".  Written in code because they are grammar,
-# not county knowledge.
-_MONTH_DAY = re.compile(rf"({_NUMBER})月({_NUMBER})[日号]")
-_DAY_ONLY = re.compile(rf"(?<![月\d])({_NUMBER})号")
 
 
-def _cn_number(text: str) -> int | None:
-    """'5' → 5, '三' → 3, '十五' → 15, '二十' → 20, '两' → 2; None if not a number."""
-    if text.isdigit():
-        return int(text)
-    if "十" in text:
-        tens, _, ones = text.partition("十")
-        tens_value = _CN_DIGITS.get(tens, None) if tens else 1
-        ones_value = _CN_DIGITS.get(ones, None) if ones else 0
-        if tens_value is None or ones_value is None:
-            return None
-        return tens_value * 10 + ones_value
-    if len(text) == 1 and text in _CN_DIGITS:
-        return _CN_DIGITS[text]
-    return None
+def _count(text: str) -> int | None:
+    number = chinese_number(text)
+    return int(number) if number is not None else None
 
 
 @dataclass(frozen=True)
@@ -89,31 +62,17 @@ def parse_time_limit(
     def answer(expiry: date, approximate: bool = False) -> TimeLimitAnswer:
         return TimeLimitAnswer((expiry - today).days, expiry, False, approximate, True)
 
-    match = _MONTH_DAY.search(norm)
-    if match:
-        month, day = _cn_number(match[1]), _cn_number(match[2])
-        if month and day and 1 <= month <= 12:
-            year = today.year
-            day = min(day, calendar.monthrange(year, month)[1])
-            expiry = date(year, month, day)
-            if expiry < today:  # "1月5号" said in December means next January
-                expiry = date(year + 1, month, min(day, calendar.monthrange(year + 1, month)[1]))
-            return answer(expiry)
-    match = _DAY_ONLY.search(norm)
-    if match:
-        day = _cn_number(match[1])
-        if day and 1 <= day <= 31:
-            year, month = today.year, today.month
-            if day < today.day:
-                year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-            return answer(date(year, month, min(day, calendar.monthrange(year, month)[1])))
+    # A day named outright ("12月3号", "这个月28号", "腊月二十八", "下周二"): the one reader.
+    named = read_date(norm, today)
+    if named is not None:
+        return answer(named)
 
     # "3个月", "五天", "两个星期": longest unit first so 个月 wins over 月.
     units = sorted(words.units.items(), key=lambda kv: -len(kv[0]))
     unit_pattern = "|".join(re.escape(normalise_text(u)) for u, _ in units)
     match = re.search(rf"(?<![\d月])({_NUMBER})\s*多?个?({unit_pattern})", norm)
     if match:
-        count = _cn_number(match[1])
+        count = _count(match[1])
         unit_days = dict((normalise_text(u), d) for u, d in units)[match[2]]
         if count is not None:
             return answer(today + timedelta(days=count * unit_days))

@@ -516,9 +516,9 @@ async def test_the_mediator_sets_a_session_and_the_villager_is_told_and_reminded
     ],
 )
 def test_the_day_of_a_session_is_read_from_plain_words(written, expected):
-    from records.sessions import parse_session_day
+    from knowledge.readers import read_date
 
-    assert parse_session_day(written, date(2026, 11, 27)) == expected  # a Friday
+    assert read_date(written, date(2026, 11, 27)) == expected  # a Friday
 
 
 async def test_in_a_talk_a_voice_note_reaches_the_mediator_once(server, rasa, tmp_path):

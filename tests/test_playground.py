@@ -89,3 +89,18 @@ async def test_one_person_plays_villager_and_mediator_through_the_real_bot(rasa,
 
     assert get_staff(engine, mediator.user_id).role == "mediator"
     assert get_staff(engine, agent.user_id).role == "agent"
+
+
+def test_make_run_without_a_token_uses_a_database_of_its_own(monkeypatch):
+    """The playground's made-up staff and cases never reach the real database (trust, item 4),
+    and a second run does not meet the first run's update ids."""
+    from xiangyin.config import settings
+    from xiangyin.runner import use_playground_database
+
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///var/xiangyin.db")
+    monkeypatch.setenv("XIANGYIN_EVIDENCE_DIR", "var/evidence")  # restored after the test
+    first = use_playground_database()
+    second = use_playground_database()
+    assert first != second and "xiangyin-playground-" in first and "var/xiangyin.db" not in first
+    assert settings().database_url == second
+    settings.cache_clear()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ import rasa
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
 
-from tests.servers import MODEL
 from xiangyin import rasa_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,48 +50,3 @@ def test_events_read_back_from_a_tracker_resolve_to_the_same_classes():
     assert Event.resolve_by_type("no_such_event", default=SlotSet) is SlotSet
     with pytest.raises(ValueError):
         Event.resolve_by_type("no_such_event")
-
-
-PARSE_BOTH_WAYS = """
-import asyncio, json, sys
-if sys.argv[1] == "patched":
-    from xiangyin import rasa_server
-    rasa_server.install()
-from rasa.core.agent import load_agent
-agent = asyncio.run(load_agent(model_path=sys.argv[2]))
-texts = json.loads(sys.argv[3])
-out = [asyncio.run(agent.parse_message(t)) for t in texts]
-print(json.dumps([[o["intent"]["name"], o["intent"]["confidence"],
-                   [e["value"] for e in o["entities"]]] for o in out], ensure_ascii=False))
-"""
-
-
-@pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make test`")
-def test_a_model_loaded_the_faster_way_parses_exactly_as_rasas_own_load():
-    import json
-    import subprocess
-    import sys
-
-    texts = [
-        "你好",
-        "隔壁家的牛又跑到我地头，把苞谷吃了一大片",
-        "老板拖欠工资三个月了",
-        "异地就医咋个备案",
-        "我是共和镇天台村的",
-        "算了",
-        "13987654321",
-    ]
-
-    def parse(mode: str) -> list:
-        done = subprocess.run(
-            [sys.executable, "-c", PARSE_BOTH_WAYS, mode, str(MODEL), json.dumps(texts)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=ROOT,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        return json.loads(done.stdout.strip().splitlines()[-1])
-
-    assert parse("patched") == parse("original")

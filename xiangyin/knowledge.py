@@ -1799,6 +1799,13 @@ def knowledge_check(root: Path | str | None = None) -> list[str]:
         f"dispute types: {counts['dispute_types']}",
         f"dictionary terms: {counts['terms']}",
     ]
+    from knowledge.dialogue import load as load_dialogue
+
+    try:
+        dialogue = load_dialogue(knowledge.root / "dialogue.yml")
+    except ValueError as error:  # DialogueKnowledgeError names the file, the entry, the field
+        raise KnowledgeError("knowledge/dialogue.yml", None, None, str(error)) from error
+    lines.append(f"dialogue: {len(dialogue.faq)} answers to questions, {len(dialogue.fields)} fields to change")
     if counts["sample_villages"]:
         lines.append(
             "warning: villages are SAMPLE data; import the county's list before going live "

@@ -1,4 +1,4 @@
-"""Rasa's own command line, with three costs of Rasa 3.6 paid once or not at all.
+"""Rasa's own command line, with two costs of Rasa 3.6 paid once.
 
     python -m xiangyin.rasa_server run --model models/xiangyin.tar.gz …   (= `rasa run …`)
 
@@ -13,10 +13,6 @@ Profiling the Rasa server (py-spy) under the Telegram benchmark (30 villagers) a
 * then 13% was ``Event.resolve_by_type`` (rasa/shared/core/events.py), which walks every Event
   subclass for every event each time a tracker is read back from the tracker store.  Here a
   name, once found, is remembered; an unknown name still takes the original path.
-* at start, 8 s went to tracing DIET's whole training step in ``RasaModel.load``
-  (rasa/utils/tensorflow/models.py), which fits one dummy example only to create the weights
-  it then overwrites with the trained ones.  Here that one step runs eagerly; prediction is
-  traced as before.
 
 It also binds Rasa to the loopback unless told otherwise, and never serves the HTTP API
 (``--enable-api``) without a token (README "Security and privacy").
@@ -24,7 +20,7 @@ It also binds Rasa to the loopback unless told otherwise, and never serves the H
 Every process that serves conversations starts Rasa through this module: `make run`, the tests
 and the benchmarks (not `rasa train`).  tests/test_rasa_server.py pins rasa==3.6.21 and checks
 that each replacement answers exactly as Rasa's own code: the same validation errors, the same
-event classes, the same intents, confidences and entities from a model loaded either way.
+event classes.
 """
 
 from __future__ import annotations
@@ -85,59 +81,18 @@ def _resolve_by_type(type_name: str, default: Any = None) -> Any:
 _ORIGINAL_RESOLVE: Any = None
 
 
-def _load_for_serving(
-    cls: Any,
-    model_file_name: str,
-    model_data_example: Any,
-    predict_data_example: Any = None,
-    finetune_mode: bool = False,
-    *args: Any,
-    **kwargs: Any,
-) -> Any:
-    """``RasaModel.load`` (rasa/utils/tensorflow/models.py) with its one-example ``fit`` run
-    eagerly.  Rasa fits one dummy example only to create the weights before loading the
-    trained ones over them; in graph mode that fit first traces the whole training step, 8 of
-    the 15 s the server spent loading the model.  Prediction stays in graph mode as before.
-    Fine-tuning (``rasa train --finetune``) does not come through here."""
-    import tensorflow as tf
-    from rasa.utils.tensorflow.constants import LEARNING_RATE, RUN_EAGERLY
-    from rasa.utils.tensorflow.data_generator import RasaBatchDataGenerator
-
-    if finetune_mode:
-        return _ORIGINAL_LOAD.__func__(  # type: ignore[attr-defined]
-            cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
-            *args, **kwargs,
-        )
-    model = cls(*args, **kwargs)
-    config = kwargs.get("config", {})
-    model.compile(
-        optimizer=tf.keras.optimizers.Adam(config.get(LEARNING_RATE, 0.001)), run_eagerly=True
-    )
-    model.fit(RasaBatchDataGenerator(model_data_example, batch_size=1), verbose=False)
-    model.load_weights(model_file_name)
-    model.run_eagerly = config.get(RUN_EAGERLY)  # back to what the model was configured with
-    if predict_data_example:
-        model.run_inference(predict_data_example)
-    return model
-
-
-_ORIGINAL_LOAD: Any = None
 
 
 def install() -> None:
     """Install the replacements (idempotent)."""
-    global _ORIGINAL_RESOLVE, _ORIGINAL_LOAD
+    global _ORIGINAL_RESOLVE
     from rasa.core.actions.action import RemoteAction
     from rasa.shared.core.events import Event
-    from rasa.utils.tensorflow.models import RasaModel
 
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
     if _ORIGINAL_RESOLVE is None:
         _ORIGINAL_RESOLVE = Event.resolve_by_type
         Event.resolve_by_type = staticmethod(_resolve_by_type)  # type: ignore[method-assign]
-    if _ORIGINAL_LOAD is None:
-        _ORIGINAL_LOAD = RasaModel.__dict__["load"]
-        RasaModel.load = classmethod(_load_for_serving)  # type: ignore[method-assign]
 
 
 def _serve_with_auth(serve: Any) -> Any:

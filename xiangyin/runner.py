@@ -90,10 +90,25 @@ def stop(processes: list[subprocess.Popen]) -> None:
                 pass
 
 
+def use_playground_database() -> str:
+    """The terminal playground's own database, for every process `make run` starts: a new
+    SQLite file under a temporary folder, so that its made-up staff and cases never mix with
+    the real ones (and a new run does not meet the last run's update ids)."""
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="xiangyin-playground-")
+    os.environ["DATABASE_URL"] = f"sqlite:///{folder}/playground.db"
+    os.environ["XIANGYIN_EVIDENCE_DIR"] = f"{folder}/evidence"
+    settings.cache_clear()
+    return os.environ["DATABASE_URL"]
+
+
 def run_all(model: str) -> int:
     """Start everything, chat in the terminal, and stop everything on exit."""
     print(say("starting"))
     ensure_secret()  # before the children start: they inherit it
+    if not settings().telegram_token:
+        use_playground_database()
     processes = start_servers(model)
     try:
         base = settings().rasa_url
