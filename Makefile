@@ -16,7 +16,7 @@ PYTHON310 ?= $(shell for p in python3.10 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/
 KNOWLEDGE := $(wildcard knowledge/*.yml)
 GENERATED := build/jieba_dict/xiangyin.txt nlu_data/generated/lookups.yml
 TRAIN_INPUTS := config.yml domain.yml $(wildcard nlu_data/*.yml nlu_data/*/*.yml) \
-	$(GENERATED) $(wildcard nlu_components/*.py) xiangyin/text.py \
+	$(GENERATED) $(wildcard nlu_components/*.py) knowledge/text.py \
 	knowledge/frontend.yml knowledge/case_rules.yml
 
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -42,7 +42,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-$(GENERATED) &: $(STAMP) $(KNOWLEDGE) xiangyin/generate.py xiangyin/knowledge.py
+$(GENERATED) &: $(STAMP) $(KNOWLEDGE) nlu_components/dictionary.py knowledge/loader.py
 	$(PY) -m xiangyin generate --root .
 
 generate: $(GENERATED)
@@ -67,14 +67,14 @@ test: $(MODEL)
 	$(PY) -m pytest -p no:cacheprovider
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check xiangyin actions nlu_components records bot tests
+	$(VENV)/bin/ruff check xiangyin actions nlu_components records bot knowledge playground benchmarks tests
 
 # BENCH_TRAIN=1 also times a fresh full training (else: the last `make train`).
 bench: $(MODEL)
 	BENCH_TRAIN=$${BENCH_TRAIN:-0} $(PY) -m benchmarks.nlu --model $(MODEL)
 	$(PY) -m benchmarks.conversations
-	$(PY) -m records.bench
-	@if [ -f bot/bench.py ]; then $(PY) -m bot.bench; fi
+	$(PY) -m benchmarks.cases
+	@if [ -f benchmarks/bot.py ]; then $(PY) -m benchmarks.bot; fi
 
 lock: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Exact versions resolved for Python 3.10 with rasa 3.6.21 (pip check clean).\n# Regenerate: make lock' > constraints.txt

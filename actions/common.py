@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any
 
 from rasa_sdk import Tracker
 
 from knowledge.dialogue import DialogueWords, dialogue_words
-from xiangyin.knowledge import Knowledge, get_knowledge
+from knowledge.loader import Knowledge, get_knowledge
 
 ROUTES = ("petition", "mediation", "legal_aid", "service")
 #: Routes that end in a case (service questions are answered at once).
@@ -89,12 +88,11 @@ def case_engine():
     Set XIANGYIN_AUTO_MIGRATE=0 when a deployment runs `xiangyin cases migrate`
     itself before starting several action servers.
     """
-    from records.store import make_engine, migrate
+    from records.store import open_engine
+    from xiangyin.settings import settings
 
-    engine = make_engine()
-    if os.environ.get("XIANGYIN_AUTO_MIGRATE", "1") != "0":
-        migrate(engine)
-    return engine
+    config = settings()
+    return open_engine(config.database_url, migrate_schema=config.auto_migrate)
 
 
 def unit_of_work():

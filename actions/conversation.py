@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import latest_entity, unit_of_work
 from actions.submit import reset_case_slots
 from nlu_components.route_classifier import cjk_count
-from xiangyin.messages import status_label
+from knowledge.frontend import status_label
 
 FALLBACK_INTENT = "nlu_fallback"
 MAX_CASES_LISTED = 3

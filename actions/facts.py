@@ -15,9 +15,9 @@ from typing import Optional
 
 from knowledge.dialogue import DialogueWords
 from knowledge.readers import date_phrase, read_amount, spoken_digits
-from xiangyin.knowledge import Knowledge
-from xiangyin.text import compact, normalize
-from xiangyin.validation import normalize_phone
+from knowledge.loader import Knowledge
+from knowledge.text import compact, normalize
+from actions.validation import normalize_phone
 
 _NAME = re.compile(r"(?:我叫|我是|本人|名字是|名字叫|叫我)([\u4e00-\u9fff]{1,4}?)(?=[，,。.\s电手住家在是的]|$|\d)")
 

@@ -34,9 +34,9 @@ from actions.common import dialogue, knowledge, latest_entity, latest_intent, la
 from actions.facts import find_name, find_other_party, find_phone, read_facts
 from actions.service import answer_question
 from nlu_components.route_classifier import cjk_count
-from xiangyin.messages import yes_or_no
-from xiangyin.text import compact
-from xiangyin.validation import clean_name, informative
+from knowledge.frontend import yes_or_no
+from knowledge.text import compact
+from actions.validation import clean_name, informative
 
 #: What each route asks, in order ("name" asks for the name and the phone together; the village
 #: question also asks for the phone while it is missing).

@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any, Optional
 
-from xiangyin.config import SECRET_HEADER, secret_matches
+from xiangyin.settings import SECRET_HEADER, secret_matches
 
 OPEN_PATHS = frozenset({"/health"})
 

@@ -15,7 +15,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import dialogue, knowledge, latest_text
-from xiangyin.text import compact
+from knowledge.text import compact
 
 # Below this many characters, a service question with no match is a bare
 # "我想问办事" and gets "您想办什么事？" rather than "我还没学会".

@@ -48,7 +48,7 @@ def submission_key(tracker: Tracker) -> str:
 
 def first_date(case: Any) -> str:
     """The plain date of the route's first promise ("12月7日"), or ''."""
-    from records.case_rules import get_case_rules
+    from knowledge.case_rules import get_case_rules
     from records.deadlines import plain_date
 
     wanted = FIRST_DATE.get(case.route)

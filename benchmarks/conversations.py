@@ -35,7 +35,7 @@ import requests
 from actions.facts import find_phone
 from benchmarks.servers import MODEL, RESULTS, start, stop
 from knowledge.dialogue import dialogue_words
-from xiangyin.config import SECRET_HEADER, settings
+from xiangyin.settings import SECRET_HEADER, settings
 
 VILLAGERS = Path(__file__).parent / "data" / "villagers.jsonl"
 CASE_NUMBER = re.compile(r"(?:MD|XF|FY|BS)-\d{4}-[0-9A-Z]{4}")

@@ -15,8 +15,8 @@ import json
 import time
 from pathlib import Path
 
-from xiangyin.config import PROJECT_ROOT
-from xiangyin.knowledge import get_knowledge
+from xiangyin.settings import PROJECT_ROOT
+from knowledge.loader import get_knowledge
 
 VILLAGERS = Path(__file__).parent / "data" / "villagers.jsonl"
 

@@ -36,8 +36,8 @@ import requests
 import yaml
 
 from knowledge.dialogue import dialogue_words
-from xiangyin.config import PROJECT_ROOT, ensure_secret
-from xiangyin.evaluate import Labelled, load_labelled, score
+from xiangyin.settings import PROJECT_ROOT, ensure_secret
+from nlu_components.evaluate import Labelled, load_labelled, score
 
 EVAL = PROJECT_ROOT / "tests" / "nlu_eval"
 HELDOUT = sorted((PROJECT_ROOT / "tests" / "nlu_heldout").glob("*.yml"))
@@ -156,7 +156,7 @@ def server_figures(model: str, texts: list[str]) -> dict:
     token = {"token": os.environ["XIANGYIN_SECRET"]}  # the API's --auth-token
     started = time.monotonic()
     server = subprocess.Popen(
-        [sys.executable, "-m", "xiangyin.rasa_server", "run", "--enable-api", "--model", model,
+        [sys.executable, "-m", "nlu_components.server", "run", "--enable-api", "--model", model,
          "--port", str(BENCH_PORT), "--endpoints", "endpoints.yml"],
         cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )

@@ -27,8 +27,8 @@ from typing import Any, Sequence
 import yaml
 
 from nlu_components.route_classifier import DEFAULTS, IntentModel
-from xiangyin.config import PROJECT_ROOT
-from xiangyin.evaluate import Labelled, load_labelled
+from xiangyin.settings import PROJECT_ROOT
+from nlu_components.evaluate import Labelled, load_labelled
 
 DEV = PROJECT_ROOT / "tests" / "nlu_eval" / "dev"
 RESULTS = PROJECT_ROOT / "results"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from xiangyin.config import PROJECT_ROOT, ensure_secret
+from xiangyin.settings import PROJECT_ROOT, ensure_secret
 
 RESULTS = PROJECT_ROOT / "results"
 MODEL = PROJECT_ROOT / "models" / "xiangyin.tar.gz"
@@ -57,7 +57,7 @@ def start(workdir: Path, database_url: str, model: Path = MODEL) -> tuple[list[s
                                 stdout=(logs / f"{name}.log").open("ab"), stderr=subprocess.STDOUT)
 
     actions = spawn("actions", [sys.executable, "-m", "actions.server", "--port", str(action_port)])
-    rasa = spawn("rasa", [sys.executable, "-m", "xiangyin.rasa_server", "run", "--enable-api",
+    rasa = spawn("rasa", [sys.executable, "-m", "nlu_components.server", "run", "--enable-api",
                           "--model", str(model), "--port", str(rasa_port),
                           "--credentials", "credentials.yml", "--endpoints", str(endpoints)])
     url = f"http://127.0.0.1:{rasa_port}"

@@ -1,6 +1,6 @@
 """``python -m bot``: run 乡音 on Telegram (``make run`` starts it when a token is set).
 
-Environment (xiangyin/config.py):
+Environment (xiangyin/settings.py):
 
 * ``TELEGRAM_BOT_TOKEN`` — required;
 * ``XIANGYIN_RASA_URL`` — the Rasa server (default http://127.0.0.1:5005);
@@ -33,8 +33,8 @@ from telegram import Update
 
 from bot.app import build_application
 from bot.webhook import run_webhook
-from records.store import make_engine, migrate
-from xiangyin.config import settings
+from records.store import open_engine
+from xiangyin.settings import settings
 
 
 def main() -> int:
@@ -54,9 +54,7 @@ def main() -> int:
     # Opt in to PTB's coming timedelta durations (bot/runtime.py reads both forms): without
     # it every 429 logs a deprecation warning.
     os.environ.setdefault("PTB_TIMEDELTA", "1")
-    engine = make_engine()
-    if os.environ.get("XIANGYIN_AUTO_MIGRATE", "1") != "0":
-        migrate(engine)
+    engine = open_engine(config.database_url, migrate_schema=config.auto_migrate)
     app = build_application(
         config,
         config.rasa_url,

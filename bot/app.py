@@ -1,6 +1,6 @@
 """The Telegram Application, configured in one place.
 
-    app = build_application(settings(), rasa_url, make_engine())
+    app = build_application(settings(), rasa_url, open_engine(settings().database_url, migrate_schema=True))
     app.run_polling()                     # bot/__main__.py does this (or run_webhook)
 
 In tests and the benchmark, against a local Bot API server::
@@ -43,7 +43,7 @@ from bot.runtime import (
     start_background,
     stop_background,
 )
-from xiangyin.config import Settings
+from xiangyin.settings import Settings
 
 __all__ = ["build_application", "build_local_application", "rate_limiter", "serving"]
 
@@ -105,7 +105,7 @@ def build_application(
 def build_local_application(
     settings: Settings, rasa_url: str, engine: Engine, server: Any
 ) -> Application:
-    """The Application pointed at a local Bot API server (bot/localapi ``FakeBotApi``): the
+    """The Application pointed at a local Bot API server (playground/localapi ``FakeBotApi``): the
     terminal playground, the tests and the benchmark."""
     return build_application(
         settings,

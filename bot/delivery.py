@@ -29,15 +29,15 @@ from telegram import Bot, InlineKeyboardMarkup
 
 from bot.render import split_text
 from bot.staff_ui import assigned_keyboard, case_card
-from records.case_rules import get_case_rules
+from knowledge.case_rules import get_case_rules
 from records.deadlines import local_date, plain_date
 from records.domain import Status
 from records.outbox import AGENCY, STAFF, VILLAGER, OutboxMessage, SendFunction, utcnow
 from records.services import CaseNotFound, get_case
 from records.staff import HANDLING_ROLES, ROUTES_OF_ROLE, StaffMember, staff_of_agency
 from records.store import UnitOfWork
-from xiangyin.knowledge import get_knowledge
-from xiangyin.messages import outbox_texts, say, status_label
+from knowledge.loader import get_knowledge
+from knowledge.frontend import outbox_texts, say, status_label
 
 __all__ = [
     "NoRecipient",

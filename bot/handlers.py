@@ -54,7 +54,7 @@ from bot.staff_ui import (
 from bot.store import claim_update
 from records.case_number import normalize
 from records.deadlines import local_date, plain_date
-from records.case_rules import get_case_rules
+from knowledge.case_rules import get_case_rules
 from records.domain import Case, CaseError, Status
 from records.digest import work_list
 from records.evidence import VOICE, record_evidence
@@ -84,9 +84,9 @@ from records.staff import (
     redeem_invite,
 )
 from records.store import UnitOfWork
-from xiangyin.knowledge import get_knowledge
-from xiangyin.messages import outcome_label, role_label, say, status_label
-from xiangyin.validation import redact
+from knowledge.loader import get_knowledge
+from knowledge.frontend import outcome_label, role_label, say, status_label
+from records.redaction import redact
 
 __all__ = ["Context", "register"]
 

@@ -31,7 +31,7 @@ from bot.store import (
     backlog_mark_delivered,
     backlog_mark_failed,
 )
-from xiangyin.messages import say
+from knowledge.frontend import say
 
 if TYPE_CHECKING:  # pragma: no cover
     from telegram.ext import Application

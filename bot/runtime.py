@@ -28,7 +28,7 @@ from telegram.ext import BaseUpdateProcessor
 from bot.asr import Transcriber
 from bot.rasa_client import RasaClient
 from records.outbox import Dispatcher
-from xiangyin.config import Settings
+from xiangyin.settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from telegram.ext import Application

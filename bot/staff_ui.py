@@ -14,10 +14,10 @@ from records.deadlines import local_date, plain_date
 from records.domain import Case, Status
 from records.sessions import CaseSession
 from records.staff import Note
-from records.case_rules import get_case_rules
-from xiangyin.knowledge import get_knowledge
-from xiangyin.messages import outcome_label, say, status_label
-from xiangyin.validation import shorten
+from knowledge.case_rules import get_case_rules
+from knowledge.loader import get_knowledge
+from knowledge.frontend import outcome_label, say, status_label
+from knowledge.text import shorten
 
 __all__ = [
     "STAFF_PREFIX",
@@ -49,7 +49,7 @@ class Verb:
     SCHEDULE = "when"
 
 
-#: Outcome a resolving verb records (records/case_rules.yml ``outcomes``).
+#: Outcome a resolving verb records (knowledge/case_rules.yml ``outcomes``).
 OUTCOME_OF_VERB = {
     Verb.AGREEMENT: "agreement",
     Verb.NO_AGREEMENT: "no_agreement",

@@ -23,7 +23,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from xiangyin.config import Settings
+from xiangyin.settings import Settings
 
 __all__ = ["SECRET_HEADER", "make_webhook_app", "run_webhook"]
 

@@ -17,7 +17,7 @@ from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
 
-from xiangyin.config import SECRET_HEADER, secret_matches
+from xiangyin.settings import SECRET_HEADER, secret_matches
 
 
 

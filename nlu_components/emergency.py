@@ -37,7 +37,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu_components.linear import LinearSettings, LinearTextClassifier, files_fingerprint
-from xiangyin.text import compact
+from knowledge.text import compact
 
 logger = logging.getLogger(__name__)
 

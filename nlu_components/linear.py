@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from xiangyin.text import compact
+from knowledge.text import compact
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from rasa.nlu.tokenizers.jieba_tokenizer import JiebaTokenizer
 from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.shared.nlu.training_data.message import Message
 
-from xiangyin.text import normalize
+from knowledge.text import normalize
 
 
 @DefaultV1Recipe.register(

@@ -24,9 +24,9 @@ import logging
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta, timezone
 
-from records.case_rules import CaseRules, DeadlineTrigger
+from knowledge.case_rules import CaseRules, DeadlineTrigger
 from records.domain import CaseDeadline, Status
-from xiangyin.knowledge import Deadline, Holidays, Knowledge
+from knowledge.loader import Deadline, Holidays, Knowledge
 
 __all__ = [
     "COUNTY_TZ",

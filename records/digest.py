@@ -24,7 +24,7 @@ from records.outbox import STAFF, NewMessage, queue_once
 from records.services import cases_filed_by, list_cases, next_date_that_matters
 from records.staff import StaffMember, active_staff, may_handle
 from records.store import UnitOfWork
-from xiangyin.knowledge import Knowledge
+from knowledge.loader import Knowledge
 
 __all__ = ["WorkItem", "by_nearest_deadline", "queue_digests", "work_list"]
 

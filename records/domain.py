@@ -25,6 +25,8 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
+from records.redaction import mask_phone
+
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "OPEN_STATUSES",
@@ -148,11 +150,7 @@ class Villager:
     @property
     def phone_masked(self) -> str:
         """139****4321 — safe for logs and read-backs."""
-        if not self.phone:
-            return ""
-        if len(self.phone) <= 7:
-            return "*" * len(self.phone)
-        return f"{self.phone[:3]}****{self.phone[-4:]}"
+        return mask_phone(self.phone)
 
 
 @dataclass(frozen=True)

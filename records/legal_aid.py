@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from knowledge.readers import chinese_number, read_date
-from records.case_rules import CaseRules, get_case_rules
+from knowledge.case_rules import CaseRules, get_case_rules
 from records.domain import Screening
-from xiangyin.knowledge import Knowledge, LegalAidItem, get_knowledge, normalise_text
+from knowledge.loader import Knowledge, LegalAidItem, get_knowledge, normalise_text
 
 __all__ = ["TimeLimitAnswer", "parse_time_limit", "screen"]
 

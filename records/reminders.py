@@ -30,14 +30,13 @@ import yaml
 from sqlalchemy import and_, insert, select
 from sqlalchemy.engine import Engine
 
-from records.case_rules import CaseRules, get_case_rules
+from knowledge.case_rules import CaseRules, get_case_rules
 from records.deadlines import plain_date
 from records.domain import CaseError, Status
 from records.orm import case_deadlines, cases, reminders_sent
 from records.outbox import AGENCY, VILLAGER, NewMessage, queue_once, utcnow
 from records.store import UnitOfWork
-from xiangyin.config import settings
-from xiangyin.knowledge import Knowledge, KnowledgeError, get_knowledge
+from knowledge.loader import Knowledge, KnowledgeError, default_knowledge_root, get_knowledge
 
 __all__ = ["ReminderReport", "ReminderRules", "load_reminder_rules", "queue_reminders"]
 
@@ -61,7 +60,7 @@ def load_reminder_rules(
 ) -> ReminderRules:
     """Load and check ``<knowledge>/reminders.yml``; KnowledgeError names file and field."""
     knowledge = knowledge or get_knowledge()
-    path = (root or settings().knowledge_dir) / REMINDERS_FILE
+    path = (root or default_knowledge_root()) / REMINDERS_FILE
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     duties: dict[str, frozenset[Status]] = {}
     for deadline_id, statuses in (data.get("agency_duties") or {}).items():

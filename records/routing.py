@@ -1,6 +1,6 @@
 """Where a case goes: the county routing map, 诉访分离 and emergencies.
 
-:func:`route_case` wraps :meth:`xiangyin.knowledge.Knowledge.route_case` (the routing map in
+:func:`route_case` wraps :meth:`knowledge.loader.Knowledge.route_case` (the routing map in
 knowledge/routing.yml) and adds two checks on what the villager said, both driven by
 knowledge/case_rules.yml:
 
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from records.case_rules import CaseRules, get_case_rules
+from knowledge.case_rules import CaseRules, get_case_rules
 from records.domain import AgencyRef, Redirect
-from xiangyin.knowledge import Agency, Knowledge, get_knowledge
+from knowledge.loader import Agency, Knowledge, get_knowledge
 
 __all__ = ["CaseRouting", "agency_ref", "detect_emergency", "detect_redirect", "route_case"]
 

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from records.case_number import new_case_number, normalize
-from records.case_rules import CaseRules, get_case_rules
+from knowledge.case_rules import CaseRules, get_case_rules
 from records.deadlines import case_deadline, deadlines_on, local_date
 from records.domain import (
     AgencyRef,
@@ -33,7 +33,7 @@ from records.legal_aid import screen
 from records.outbox import utcnow
 from records.routing import CaseRouting, agency_ref, route_case
 from records.store import DuplicateSubmission, NumberTaken, UnitOfWork, retry_transient
-from xiangyin.knowledge import ROUTES, Knowledge, get_knowledge
+from knowledge.loader import ROUTES, Knowledge, get_knowledge
 
 __all__ = [
     "SYSTEM_ACTOR",

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from records.domain import Case
 from records.orm import case_notes, staff, staff_conversations, staff_invites
 from records.outbox import utcnow
-from xiangyin.knowledge import Knowledge, get_knowledge
+from knowledge.loader import Knowledge, get_knowledge
 
 __all__ = [
     "active_staff",

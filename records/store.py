@@ -49,10 +49,8 @@ from records.domain import (
 )
 from records.orm import case_deadlines, case_events, cases
 from records.outbox import NewMessage, OutboxWriter, messages_for_event, utcnow
-from xiangyin.config import settings
 
 __all__ = [
-    "DEFAULT_SQLITE_PATH",
     "CaseRepository",
     "ConcurrentUpdate",
     "DuplicateSubmission",
@@ -60,33 +58,22 @@ __all__ = [
     "SqlAlchemyCaseRepository",
     "StoreError",
     "UnitOfWork",
-    "database_url",
     "is_transient",
     "make_engine",
     "migrate",
+    "open_engine",
     "retry_transient",
 ]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "xiangyin.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 # ---------------------------------------------------------------------------
 # Engine and migrations
 # ---------------------------------------------------------------------------
-
-
-def database_url() -> str:
-    """DATABASE_URL, or the project's SQLite file ``var/xiangyin.db`` (folder created)."""
-    url = settings().database_url
-    if url:
-        return url
-    DEFAULT_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{DEFAULT_SQLITE_PATH}"
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -109,14 +96,14 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def make_engine(
-    url: str | None = None,
+    url: str,
     *,
     connect_args: Mapping[str, Any] | None = None,
     pool_size: int = 10,
     max_overflow: int = 20,
     echo: bool = False,
 ) -> Engine:
-    """A SQLAlchemy 2.0-style engine for ``url`` (default: :func:`database_url`).
+    """A SQLAlchemy 2.0-style engine for ``url``.
 
     SQL parameters are hidden from error messages and echo logs: a failed INSERT would
     otherwise print the villager's phone number into whatever logs the exception.
@@ -124,7 +111,7 @@ def make_engine(
     For PostgreSQL, ``connect_args`` is passed to psycopg2 (e.g.
     ``{"options": "-csearch_path=myschema"}``).
     """
-    raw = url or database_url()
+    raw = url
     if raw.startswith("postgres://"):  # the form some hosting dashboards hand out
         raw = "postgresql+psycopg2://" + raw[len("postgres://") :]
     parsed = make_url(raw)
@@ -173,10 +160,20 @@ def alembic_config() -> Config:
     return config
 
 
-def migrate(target: str | Engine | None = None, revision: str = "head") -> None:
+def open_engine(url: str, *, migrate_schema: bool) -> Engine:
+    """The engine a process works with — the one way the bot, the action server and the
+    command line open the case store.  ``migrate_schema`` (Settings.auto_migrate) brings the
+    schema to head first."""
+    engine = make_engine(url)
+    if migrate_schema:
+        migrate(engine)
+    return engine
+
+
+def migrate(target: str | Engine, revision: str = "head") -> None:
     """Upgrade the schema to ``revision`` with the Alembic migrations.
 
-    ``target`` is a URL (default :func:`database_url`) or an engine — pass the engine when
+    ``target`` is a URL or an engine — pass the engine when
     it carries connection options such as a PostgreSQL ``search_path``.
     """
     engine = target if isinstance(target, Engine) else make_engine(target)

@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from telegram.ext import Application
 
-from bot.localapi import FakeBotApi, SentCall
+from playground.localapi import FakeBotApi, SentCall
 from bot.app import build_local_application, serving
 from records.services import SubmitCase, submit_case
 from records.staff import create_invite
 from records.store import UnitOfWork, make_engine, migrate
-from xiangyin.config import Settings, settings
+from xiangyin.settings import Settings, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE_NUMBER = re.compile(r"\b(?:MD|XF|FY|BS)-\d{4}-[0-9A-Z]{4}\b")
@@ -54,7 +54,7 @@ def fresh_engine(tmp_path: Path) -> Engine:
 
 def shared_engine() -> Engine:
     """The session's database (DATABASE_URL from conftest), which the action server writes."""
-    engine = make_engine()
+    engine = make_engine(settings().database_url)
     migrate(engine)
     return engine
 

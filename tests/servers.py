@@ -21,7 +21,7 @@ LOGS = ROOT / "results" / "test-logs"
 
 def secret_headers() -> dict[str, str]:
     """The header the REST channel and the action server ask for."""
-    from xiangyin.config import SECRET_HEADER
+    from xiangyin.settings import SECRET_HEADER
 
     return {SECRET_HEADER: os.environ["XIANGYIN_SECRET"]}
 
@@ -80,7 +80,7 @@ def action_server(env: dict | None = None, port: int = ACTION_PORT) -> Iterator[
 @contextmanager
 def rasa_server(port: int, env: dict | None = None, endpoints: str = "endpoints.yml") -> Iterator[str]:
     """The real Rasa server with the trained model and the REST channel; yields its URL."""
-    process = spawn("rasa", [sys.executable, "-m", "xiangyin.rasa_server", "run", "--enable-api", "--model", str(MODEL),
+    process = spawn("rasa", [sys.executable, "-m", "nlu_components.server", "run", "--enable-api", "--model", str(MODEL),
                              "--port", str(port), "--credentials", "credentials.yml",
                              "--endpoints", endpoints], env)
     url = f"http://127.0.0.1:{port}"

@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from tests.servers import ACTION_PORT, api_token, secret_headers
-from xiangyin.config import SECRET_HEADER
-from xiangyin.rasa_server import _serve_with_auth, secure_arguments
+from xiangyin.settings import SECRET_HEADER
+from nlu_components.server import _serve_with_auth, secure_arguments
 
 A_TRACKER_CALL = {
     "next_action": "action_finish_case_form",
@@ -108,7 +108,7 @@ def test_the_action_server_will_not_start_without_a_secret(monkeypatch):
 
 
 def test_make_run_makes_a_secret_for_its_children(monkeypatch):
-    from xiangyin.config import ensure_secret, settings
+    from xiangyin.settings import ensure_secret, settings
 
     monkeypatch.delenv("XIANGYIN_SECRET", raising=False)
     made = ensure_secret()

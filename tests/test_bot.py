@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.localapi import FakeBotApi
+from playground.localapi import FakeBotApi
 from bot_support import (
     CASE_NUMBER,
     TIANTAI_MEDIATION,
@@ -155,7 +155,7 @@ async def test_a_proxy_agent_files_for_a_villager_and_only_the_agent_sees_the_ca
 async def test_a_shared_location_answers_the_village_question_or_is_remembered_for_later(
     server, rasa_url
 ):
-    from xiangyin.messages import say
+    from knowledge.frontend import say
 
     engine = shared_engine()
     in_form, before_form = new_user_id(), new_user_id()

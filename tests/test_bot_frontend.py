@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.localapi import FakeBotApi
+from playground.localapi import FakeBotApi
 from bot.app import build_application
 from bot.render import MAX_CALLBACK_BYTES, callback_data_for, payload_of, split_text, utf16_len
 from bot.store import backlog_count
@@ -25,7 +25,7 @@ from bot_support import (
     wait_for_text,
 )
 from rasa_stub import StubRasa
-from xiangyin.messages import say
+from knowledge.frontend import say
 
 
 @pytest.fixture
@@ -357,7 +357,7 @@ async def test_webhook_mode_accepts_only_telegrams_secret(server, rasa, tmp_path
 
 def test_python_m_bot_refuses_to_start_without_a_token(monkeypatch):
     from bot.__main__ import main
-    from xiangyin.config import settings
+    from xiangyin.settings import settings
 
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     monkeypatch.delenv("PTB_TIMEDELTA", raising=False)  # main() may opt in; undone after

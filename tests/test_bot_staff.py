@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.localapi import FakeBotApi
+from playground.localapi import FakeBotApi
 from bot_support import (
     GONGHE_MEDIATION,
     TIANTAI_MEDIATION,
@@ -32,7 +32,7 @@ from records.orm import case_notes, outbox, reminders_sent, staff
 from records.reminders import queue_reminders
 from records.services import get_case
 from records.store import UnitOfWork
-from xiangyin.messages import say
+from knowledge.frontend import say
 
 
 @pytest.fixture

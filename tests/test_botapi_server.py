@@ -32,7 +32,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.localapi import FakeBotApi
+from playground.localapi import FakeBotApi
 
 USER = 4242
 STAFF = -1001234567890

@@ -20,7 +20,7 @@ from records.case_number import (
     new_case_number,
     normalize,
 )
-from records.case_rules import get_case_rules, load_case_rules
+from knowledge.case_rules import get_case_rules, load_case_rules
 from records.deadlines import (
     case_deadline,
     deadlines_on,
@@ -46,7 +46,7 @@ from records.domain import (
 from records.legal_aid import parse_time_limit, screen
 from records.routing import route_case
 from records.services import next_date_that_matters
-from xiangyin.knowledge import KnowledgeError, get_knowledge, load_knowledge
+from knowledge.loader import KnowledgeError, get_knowledge, load_knowledge
 
 REPO = Path(__file__).resolve().parent.parent
 AT = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)  # Fri 20 Nov 2026, 10:00 in Mouding

@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from xiangyin.chat import MAX_MESSAGE_CHARS, RestClient, prepare, render, run_chat
-from xiangyin.messages import say
+from playground.chat import MAX_MESSAGE_CHARS, RestClient, prepare, render, run_chat
+from knowledge.frontend import say
 
 
 class FakeRasa(BaseHTTPRequestHandler):

@@ -1,4 +1,4 @@
-"""Behaviour of the knowledge base (knowledge/*.yml and xiangyin/knowledge.py)."""
+"""Behaviour of the knowledge base (knowledge/*.yml and knowledge/loader.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from xiangyin.knowledge import (
+from knowledge.loader import (
     DISPUTE_TYPE_CODES,
     ROUTES,
     Knowledge,
@@ -22,7 +22,7 @@ from xiangyin.knowledge import (
     knowledge_check,
     load_knowledge,
 )
-from xiangyin.knowledge_cli import main_check
+from xiangyin.commands.knowledge import main_check
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "knowledge"

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from tests.servers import MODEL, ROOT
-from xiangyin.evaluate import load_labelled, score
-from xiangyin.text import compact
+from nlu_components.evaluate import load_labelled, score
+from knowledge.text import compact
 
 EVAL = ROOT / "tests" / "nlu_eval"
 REGISTERS = ("board", "legal", "voice", "dialect")

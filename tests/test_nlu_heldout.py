@@ -12,7 +12,7 @@ import json
 import pytest
 
 from tests.servers import MODEL, ROOT
-from xiangyin.evaluate import load_labelled, parse_all, score
+from nlu_components.evaluate import load_labelled, parse_all, score
 
 pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make test`")
 HELDOUT = sorted((ROOT / "tests" / "nlu_heldout").glob("*.yml"))
@@ -31,7 +31,7 @@ def parse(agent, texts):
 
 
 def test_heldout_messages_are_not_in_the_training_data():
-    from xiangyin.text import compact
+    from knowledge.text import compact
 
     trained = {compact(e.text) for e in load_labelled(TRAINING)}
     assert [e.text for e in load_labelled(HELDOUT) if compact(e.text) in trained] == []

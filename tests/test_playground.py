@@ -11,9 +11,9 @@ import pytest
 
 from bot_support import bot_settings, file_case, fresh_engine
 from rasa_stub import StubRasa
-from xiangyin.knowledge import get_knowledge
-from xiangyin.messages import say
-from xiangyin.playground import personas, play
+from knowledge.loader import get_knowledge
+from knowledge.frontend import say
+from playground.terminal import personas, play
 
 
 @pytest.fixture
@@ -94,8 +94,8 @@ async def test_one_person_plays_villager_and_mediator_through_the_real_bot(rasa,
 def test_make_run_without_a_token_uses_a_database_of_its_own(monkeypatch):
     """The playground's made-up staff and cases never reach the real database (trust, item 4),
     and a second run does not meet the first run's update ids."""
-    from xiangyin.config import settings
-    from xiangyin.runner import use_playground_database
+    from xiangyin.settings import settings
+    from xiangyin.run import use_playground_database
 
     monkeypatch.setenv("DATABASE_URL", "sqlite:///var/xiangyin.db")
     monkeypatch.setenv("XIANGYIN_EVIDENCE_DIR", "var/evidence")  # restored after the test

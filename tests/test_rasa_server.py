@@ -1,4 +1,4 @@
-"""What xiangyin.rasa_server changes in Rasa 3.6 gives the same answers as Rasa's own code."""
+"""What nlu_components.server changes in Rasa 3.6 gives the same answers as Rasa's own code."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import rasa
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
 
-from xiangyin import rasa_server
+from nlu_components import server as rasa_server
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from xiangyin.validation import clean_name, informative, mask_phone, normalize_phone, redact
+from actions.validation import clean_name, informative, normalize_phone
+from records.redaction import mask_phone, redact
 
 
 @pytest.mark.parametrize(
@@ -62,6 +63,6 @@ def test_empty_or_emoji_answers_do_not_count_as_facts(typed, ok):
      ("不对头", False), ("隔壁王老三", None), ("", None)],
 )
 def test_short_yes_and_no_answers_are_read_from_the_word_list(typed, expected):
-    from xiangyin.messages import yes_or_no
+    from knowledge.frontend import yes_or_no
 
     assert yes_or_no(typed) is expected

@@ -7,23 +7,23 @@ import os
 import sys
 from pathlib import Path
 
-from xiangyin.config import settings
+from xiangyin.settings import settings
 
 
 def _cmd_chat(args: argparse.Namespace) -> int:
-    from xiangyin.chat import run_chat
+    from playground.chat import run_chat
 
     return run_chat(args.url, sender=args.sender)
 
 
 def _cmd_knowledge_check(args: argparse.Namespace) -> int:
-    from xiangyin.knowledge_cli import main_check
+    from xiangyin.commands.knowledge import main_check
 
     return main_check(args)
 
 
 def _cmd_knowledge_import(args: argparse.Namespace) -> int:
-    from xiangyin.knowledge import KnowledgeError, import_villages_csv
+    from knowledge.loader import KnowledgeError, import_villages_csv
 
     try:
         import_villages_csv(Path(args.csv), Path(args.root))
@@ -35,8 +35,8 @@ def _cmd_knowledge_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from xiangyin.generate import generate
-    from xiangyin.knowledge import KnowledgeError
+    from nlu_components.dictionary import generate
+    from knowledge.loader import KnowledgeError
 
     try:
         written = generate(Path(args.root))
@@ -51,7 +51,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from xiangyin.runner import run_all
+    from xiangyin.run import run_all
 
     return run_all(model=args.model)
 
@@ -84,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default="models/xiangyin.tar.gz")
     run.set_defaults(func=_cmd_run)
 
-    from xiangyin.cases_cli import register as register_cases
+    from xiangyin.commands.cases import register as register_cases
     register_cases(sub)
-    from xiangyin.staff_cli import register as register_staff
+    from xiangyin.commands.staff import register as register_staff
     register_staff(sub)
     return parser
 

@@ -1,20 +1,21 @@
 """Alembic environment for the case records.
 
-URL: the ``sqlalchemy.url`` option if a caller set one, else DATABASE_URL, else the default
-SQLite file (see :func:`records.store.database_url`).  A caller may also pass an open
-connection in ``config.attributes["connection"]`` — :func:`records.store.migrate` does, so
-that tests can run migrations inside a PostgreSQL schema of their own.
+The one way in is :func:`records.store.migrate` (``xiangyin cases migrate`` on the command
+line): it passes an open connection in ``config.attributes["connection"]``, so that tests can
+run migrations inside a PostgreSQL schema of their own.  Run as the bare ``alembic`` command
+(for writing a new revision), the URL is ``-x url=…`` or DATABASE_URL.
 """
 
 from __future__ import annotations
 
+import os
 from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
 from records.orm import metadata
-from records.store import database_url, make_engine
+from records.store import make_engine
 
 config = context.config
 
@@ -26,10 +27,21 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 target_metadata = metadata
 
 
+def _url() -> str:
+    url = (
+        config.get_main_option("sqlalchemy.url")
+        or context.get_x_argument(as_dictionary=True).get("url")
+        or os.environ.get("DATABASE_URL")
+    )
+    if not url:
+        raise SystemExit("no database: pass -x url=… or set DATABASE_URL (or run `xiangyin cases migrate`)")
+    return url
+
+
 def run_migrations_offline() -> None:
     """Emit SQL to stdout (``alembic upgrade head --sql``) instead of running it."""
     context.configure(
-        url=config.get_main_option("sqlalchemy.url") or database_url(),
+        url=_url(),
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
@@ -56,7 +68,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url") or database_url())
+    engine = make_engine(_url())
     try:
         with engine.connect() as conn:
             _run(conn)

@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from xiangyin.config import Settings
-from xiangyin.knowledge import Knowledge, get_knowledge
-from xiangyin.messages import say
+from xiangyin.settings import Settings
+from knowledge.loader import Knowledge, get_knowledge
+from knowledge.frontend import say
 
 __all__ = ["Persona", "personas", "play"]
 
@@ -162,7 +162,7 @@ async def play(
 ) -> int:
     """Run the bot against the local Bot API server and let the newcomer talk as anyone."""
     from bot.app import build_local_application, serving
-    from bot.localapi import FakeBotApi
+    from playground.localapi import FakeBotApi
 
     people = personas(get_knowledge())
     async with FakeBotApi() as server:

@@ -10,6 +10,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: The header that carries XIANGYIN_SECRET to the REST channel and the action server.
 SECRET_HEADER = "X-Xiangyin-Secret"
+#: Where the cases live when DATABASE_URL is not set (the folder is made on first use).
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'xiangyin.db'}"
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,9 @@ class Settings:
     rasa_port: int
     knowledge_dir: Path
     telegram_token: str | None
-    database_url: str | None
+    #: The case records (and the bot's state): DATABASE_URL, default the SQLite file
+    #: var/xiangyin.db.
+    database_url: str
     #: Shared secret of the local servers (XIANGYIN_SECRET): the REST channel's header
     #: X-Xiangyin-Secret, the action server's, and the token of Rasa's HTTP API.
     secret: str = ""
@@ -54,6 +58,9 @@ class Settings:
     digest_hour: int = 8
     #: A shared location farther than this from every known village is not guessed at.
     location_max_km: float = 15.0
+    #: Bring the schema to head when a process starts (XIANGYIN_AUTO_MIGRATE=0 turns it off,
+    #: for deployments that run `xiangyin cases migrate` before starting several replicas).
+    auto_migrate: bool = True
 
 
 @functools.lru_cache(maxsize=1)
@@ -66,7 +73,7 @@ def settings() -> Settings:
         rasa_port=rasa_port,
         knowledge_dir=Path(os.environ.get("XIANGYIN_KNOWLEDGE_DIR", PROJECT_ROOT / "knowledge")),
         telegram_token=os.environ.get("TELEGRAM_BOT_TOKEN") or None,
-        database_url=os.environ.get("DATABASE_URL") or None,
+        database_url=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
         secret=os.environ.get("XIANGYIN_SECRET", ""),
         telegram_api_base_url=os.environ.get("TELEGRAM_API_BASE_URL") or None,
         telegram_api_base_file_url=os.environ.get("TELEGRAM_API_BASE_FILE_URL") or None,
@@ -87,6 +94,7 @@ def settings() -> Settings:
         asr_url=os.environ.get("XIANGYIN_ASR_URL") or None,
         digest_hour=int(os.environ.get("XIANGYIN_DIGEST_HOUR", "8")),
         location_max_km=float(os.environ.get("XIANGYIN_LOCATION_MAX_KM", "15")),
+        auto_migrate=os.environ.get("XIANGYIN_AUTO_MIGRATE", "1") != "0",
     )
 
 

@@ -1,4 +1,4 @@
-"""Benchmark case submission on SQLite and PostgreSQL: ``python -m records.bench``.
+"""Benchmark case submission on SQLite and PostgreSQL: ``python -m benchmarks.cases``.
 
 For each database:
 
@@ -39,11 +39,11 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from records.case_rules import get_case_rules
+from knowledge.case_rules import get_case_rules
 from records.orm import cases, outbox
 from records.services import NUMBER_TAKEN_MESSAGE, SubmitCase, submit_case
 from records.store import UnitOfWork, make_engine, migrate, scratch_schema
-from xiangyin.knowledge import get_knowledge
+from knowledge.loader import get_knowledge
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = PROJECT_ROOT / "results" / "bench-cases.json"
@@ -252,7 +252,7 @@ def _postgres(url: str, threads: int) -> contextlib.AbstractContextManager[Engin
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write the JSON report."""
     parser = argparse.ArgumentParser(
-        prog="python -m records.bench", description=__doc__.split("\n")[0]
+        prog="python -m benchmarks.cases", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--sequential", type=int, default=500)
     parser.add_argument("--concurrent", type=int, default=1000)

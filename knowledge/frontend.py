@@ -6,7 +6,7 @@ import functools
 
 import yaml
 
-from xiangyin.config import settings
+from knowledge.loader import default_knowledge_root
 
 REQUIRED = (
     "chat_banner",
@@ -120,7 +120,7 @@ REQUIRED = (
 @functools.lru_cache(maxsize=1)
 def messages() -> dict[str, str]:
     """The front-end messages; raises KeyError naming the file and a missing key."""
-    path = settings().knowledge_dir / "frontend.yml"
+    path = default_knowledge_root() / "frontend.yml"
     data = _frontend().get("messages") or {}
     missing = [k for k in REQUIRED if not data.get(k)]
     if missing:
@@ -150,7 +150,7 @@ REQUIRED_OUTBOX = (
 @functools.lru_cache(maxsize=1)
 def _frontend() -> dict:
     """knowledge/frontend.yml, read once per process (every accessor here reads from it)."""
-    path = settings().knowledge_dir / "frontend.yml"
+    path = default_knowledge_root() / "frontend.yml"
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
@@ -160,7 +160,7 @@ def outbox_texts() -> dict[str, str]:
     data = dict(_frontend().get("outbox") or {})
     missing = [k for k in REQUIRED_OUTBOX if not data.get(k)]
     if missing:
-        path = settings().knowledge_dir / "frontend.yml"
+        path = default_knowledge_root() / "frontend.yml"
         raise KeyError(f"{path}: outbox missing: {', '.join(missing)}")
     return data
 
@@ -189,7 +189,7 @@ def status_label(status: object) -> str:
 @functools.lru_cache(maxsize=1)
 def answer_words() -> dict[str, frozenset[str]]:
     """{"yes": words, "no": words} for yes/no questions, from knowledge/frontend.yml."""
-    from xiangyin.text import compact
+    from knowledge.text import compact
 
     data = _frontend().get("answers") or {}
     return {key: frozenset(compact(str(w)) for w in data.get(f"{key}_words") or []) for key in ("yes", "no")}
@@ -199,7 +199,7 @@ def yes_or_no(text: str) -> bool | None:
     """True / False when `text` is one of the known short answers, else None."""
     import re
 
-    from xiangyin.text import compact
+    from knowledge.text import compact
 
     value = re.sub(r"[，。！？,.!?~～\s]+$", "", compact(text or ""))
     words = answer_words()

@@ -1,10 +1,10 @@
 """Load and validate ``knowledge/case_rules.yml``: the rules the case records apply.
 
 The statutory deadlines, agencies and legal-aid rules live in the files that
-:mod:`xiangyin.knowledge` loads; this file adds what only the case records need — the
+:mod:`knowledge.loader` loads; this file adds what only the case records need — the
 诉访分离 keywords, the emergency keywords, which deadline a case gets at which step of its
 life, and the words villagers use to say how long they have left.  Problems are reported as
-:class:`xiangyin.knowledge.KnowledgeError` naming the file, the entry and the field.
+:class:`knowledge.loader.KnowledgeError` naming the file, the entry and the field.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Extra, ValidationError, conint, constr, validator
 
-from xiangyin.knowledge import (
+from knowledge.loader import (
     DISPUTE_TYPE_CODES,
     ROUTES,
     Knowledge,

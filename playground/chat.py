@@ -15,8 +15,8 @@ from typing import Callable
 
 import requests
 
-from xiangyin.config import SECRET_HEADER, settings
-from xiangyin.messages import say
+from xiangyin.settings import SECRET_HEADER, settings
+from knowledge.frontend import say
 
 MAX_MESSAGE_CHARS = 2000
 RETRY_DELAYS = (1.0, 2.0, 4.0)

@@ -41,3 +41,9 @@ def normalize(text: str) -> str:
 def compact(text: str) -> str:
     """`normalize` and drop all whitespace: for keyword matching on free text."""
     return _SPACES.sub("", normalize(text))
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """Text cut to `limit` characters with an ellipsis, for read-backs."""
+    text = (text or "").strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"

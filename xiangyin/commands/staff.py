@@ -22,17 +22,16 @@ __all__ = ["register"]
 
 
 def _engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from records.store import make_engine, migrate
+    from records.store import open_engine
+    from xiangyin.settings import settings
 
-    engine = make_engine(args.db)
-    if os.environ.get("XIANGYIN_AUTO_MIGRATE", "1") != "0":
-        migrate(engine)  # the staff tables come with migration 0002
-    return engine
+    config = settings()
+    return open_engine(args.db or config.database_url, migrate_schema=config.auto_migrate)
 
 
 def _cmd_invite(args: argparse.Namespace) -> int:
     from records.staff import create_invite
-    from xiangyin.knowledge import get_knowledge
+    from knowledge.loader import get_knowledge
 
     try:
         code = create_invite(

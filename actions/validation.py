@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from xiangyin.text import compact
+from knowledge.text import compact
+
+__all__ = ["clean_name", "informative", "normalize_phone"]
 
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 _LANDLINE = re.compile(r"0\d{2,3}\d{7,8}")
@@ -30,34 +32,6 @@ def normalize_phone(text: str) -> str | None:
     return None
 
 
-def mask_phone(phone: str | None) -> str:
-    """139****4321: what is read back to the villager and written to logs."""
-    if not phone:
-        return ""
-    if len(phone) <= 7:
-        return "*" * len(phone)
-    return f"{phone[:3]}****{phone[-4:]}"
-
-
-def mask_id_number(value: str | None) -> str:
-    """5323**********0017: ID numbers are never shown or logged in full."""
-    if not value:
-        return ""
-    return f"{value[:4]}{'*' * max(len(value) - 8, 0)}{value[-4:]}"
-
-
-_ID_NUMBER = re.compile(r"(?<!\d)\d{17}[\dXx](?![0-9A-Za-z])")
-_PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d){8}(?!\d)")
-
-
-def redact(text: str) -> str:
-    """Text safe for logs: ID numbers and phone numbers masked."""
-    if not text:
-        return text
-    text = _ID_NUMBER.sub(lambda m: mask_id_number(m.group(0)), text)
-    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(re.sub(r"\D", "", m.group(0))[-11:]), text)
-
-
 def clean_name(text: str) -> str | None:
     """A person's name or form of address from an answer like "我叫张美华" or "姓杨"."""
     value = compact(text)
@@ -72,9 +46,3 @@ def informative(text: str, minimum: int = 4) -> bool:
     """Whether a free-text answer says something (not empty, emoji-only or "嗯")."""
     value = re.sub(r"[^\w]", "", compact(text or ""), flags=re.UNICODE)
     return len(value) >= minimum
-
-
-def shorten(text: str, limit: int = 60) -> str:
-    """Text cut to `limit` characters with an ellipsis, for read-backs."""
-    text = (text or "").strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -20,7 +20,7 @@ import sys
 from datetime import date
 from typing import Any
 
-from records.case_rules import STATUSES
+from knowledge.case_rules import STATUSES
 from records.domain import Case, CaseDeadline, CaseError, IllegalTransition
 
 __all__ = ["agency_as_dict", "case_as_dict", "register"]
@@ -147,9 +147,10 @@ def _database_error(exc: Exception) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    from records.store import database_url, migrate
+    from records.store import migrate
+    from xiangyin.settings import settings
 
-    migrate(args.db or database_url())
+    migrate(args.db or settings().database_url)
     print("case records schema is up to date")
     return 0
 
@@ -290,7 +291,7 @@ def _cmd_transition(args: argparse.Namespace) -> int:
 
 
 def _cmd_agencies_list(args: argparse.Namespace) -> int:
-    from xiangyin.knowledge import get_knowledge
+    from knowledge.loader import get_knowledge
 
     agencies = [
         a
@@ -315,7 +316,7 @@ def _cmd_agencies_list(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add the ``cases`` and ``agencies`` commands to the ``xiangyin`` parser."""
-    from xiangyin.knowledge import LEVELS
+    from knowledge.loader import LEVELS
 
     cases = subparsers.add_parser("cases", help="case records: list, show, move (staff)")
     cases.add_argument("--db", default=None, help="database URL (default: DATABASE_URL)")

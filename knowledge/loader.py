@@ -143,7 +143,7 @@ _FILES = {
 }
 
 #: Repository default: <repo>/knowledge, next to this package.
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "knowledge"
+DEFAULT_ROOT = Path(__file__).resolve().parent
 ENV_ROOT = "XIANGYIN_KNOWLEDGE_DIR"
 
 
@@ -649,11 +649,11 @@ class VillageImportResult:
 
 
 def _to_simplified(text: str) -> str:
-    # Same Traditional→Simplified step as the NLU pipeline (xiangyin.text), so "補辦身份證"
+    # Same Traditional→Simplified step as the NLU pipeline (knowledge.text), so "補辦身份證"
     # matches like "补办身份证"; skipped if OpenCC is not installed (e.g. a minimal venv).
     try:
-        from xiangyin.text import to_simplified
-    except ImportError:  # pragma: no cover - xiangyin.text ships with this package
+        from knowledge.text import to_simplified
+    except ImportError:  # pragma: no cover - knowledge.text ships with this package
         return text
     try:
         return to_simplified(text)

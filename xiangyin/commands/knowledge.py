@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Sequence, TextIO
 
-from xiangyin.knowledge import KnowledgeError, import_villages_csv, knowledge_check
+from knowledge.loader import KnowledgeError, import_villages_csv, knowledge_check
 
 ArgsLike = argparse.Namespace | Sequence[str] | None
 
@@ -69,9 +69,9 @@ def main_check(
         root = getattr(ns, "root", None)
         lines = knowledge_check(root)
         # case_rules.yml belongs to the case records; check it against the same knowledge.
-        from records.case_rules import load_case_rules
+        from knowledge.case_rules import load_case_rules
 
-        from xiangyin.knowledge import load_knowledge
+        from knowledge.loader import load_knowledge
 
         knowledge = load_knowledge(root)
         rules = load_case_rules(root, knowledge)

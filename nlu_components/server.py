@@ -1,6 +1,6 @@
 """Rasa's own command line, with two costs of Rasa 3.6 paid once.
 
-    python -m xiangyin.rasa_server run --model models/xiangyin.tar.gz …   (= `rasa run …`)
+    python -m nlu_components.server run --model models/xiangyin.tar.gz …   (= `rasa run …`)
 
 Profiling the Rasa server (py-spy) under the Telegram benchmark (30 villagers) and at start:
 

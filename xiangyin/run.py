@@ -1,6 +1,6 @@
 """`make run`: start the action server and the Rasa server, then the chat.
 
-Without TELEGRAM_BOT_TOKEN: the terminal playground (xiangyin/playground.py) — the real bot on
+Without TELEGRAM_BOT_TOKEN: the terminal playground (playground/terminal.py) — the real bot on
 a local Bot API server, where one can be the villager, the mediator and the agent in turn.  With it: the Telegram bot
 (``python -m bot``: long polling, or webhook mode with TELEGRAM_WEBHOOK_URL and
 TELEGRAM_WEBHOOK_SECRET — see bot/__main__.py), which also runs the outbox dispatcher and
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import requests
 
-from xiangyin.config import PROJECT_ROOT, ensure_secret, settings
-from xiangyin.messages import say
+from xiangyin.settings import PROJECT_ROOT, ensure_secret, settings
+from knowledge.frontend import say
 
 START_TIMEOUT_S = 180
 
@@ -45,7 +45,7 @@ def start_servers(model: str) -> list[subprocess.Popen]:
     )
     rasa = _spawn(
         [
-            python, "-m", "xiangyin.rasa_server", "run",
+            python, "-m", "nlu_components.server", "run",
             "--model", model,
             "--port", str(settings().rasa_port),
             "--credentials", "credentials.yml",
@@ -126,21 +126,20 @@ def run_all(model: str) -> int:
 
 
 def run_playground(rasa_url: str) -> int:
-    """The terminal playground: the real bot on the local Bot API server (xiangyin/playground.py);
+    """The terminal playground: the real bot on the local Bot API server (playground/terminal.py);
     its log goes to logs/playground.log so that the terminal shows only the conversation."""
     import asyncio
     import logging
 
-    from records.store import make_engine, migrate
-    from xiangyin.playground import play
+    from records.store import open_engine
+    from playground.terminal import play
 
     log_file = PROJECT_ROOT / "logs" / "playground.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
         filename=log_file, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    engine = make_engine()
-    migrate(engine)
+    engine = open_engine(settings().database_url, migrate_schema=True)
     try:
         return asyncio.run(play(settings(), rasa_url, engine))
     finally:

@@ -1,4 +1,4 @@
-"""``python -m bot.bench``: 30 villagers chatting at once through Telegram → results/bench-bot.json.
+"""``python -m benchmarks.bot``: 30 villagers chatting at once through Telegram → results/bench-bot.json.
 
 Everything real except Telegram itself: the bot (bot/app.py, in this process) polls
 FakeBotApi (bot/localapi, a loopback Bot API server), relays to
@@ -37,7 +37,7 @@ from typing import Any
 
 import requests
 
-from xiangyin.config import PROJECT_ROOT, ensure_secret
+from xiangyin.settings import PROJECT_ROOT, ensure_secret
 
 RESULTS = PROJECT_ROOT / "results"
 MODEL = PROJECT_ROOT / "models" / "xiangyin.tar.gz"
@@ -121,7 +121,7 @@ def start_servers(
         [
             sys.executable,
             "-m",
-            "xiangyin.rasa_server",
+            "nlu_components.server",
             "run",
             "--model",
             str(model),
@@ -274,11 +274,11 @@ async def run(
     import dataclasses
 
     from bot.app import build_local_application, serving
-    from bot.localapi import FakeBotApi
+    from playground.localapi import FakeBotApi
     from records.outbox import outbox_counts
     from records.staff import create_invite
     from records.store import make_engine, migrate
-    from xiangyin.config import settings
+    from xiangyin.settings import settings
 
     engine = make_engine(database_url)
     migrate(engine)
@@ -335,7 +335,7 @@ async def run(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the scenarios once and write results/bench-bot.json."""
-    parser = argparse.ArgumentParser(prog="python -m bot.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bot", description=__doc__)
     parser.add_argument("--villagers", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(

@@ -1,0 +1,1 @@
+"""The subcommands of `xiangyin`: knowledge, cases, staff."""
