@@ -1,14 +1,22 @@
-"""Helpers the actions share: the knowledge, the latest message, slot names."""
+"""What the actions share: the process's dependencies, the latest message, slot names.
+
+rasa_sdk makes the action objects itself, so the action server's entry point
+(``xiangyin actions``) hands them their dependencies once, with :func:`configure`, before the
+server starts: the case records (:class:`records.api.AsyncRecords`), the county's data and
+the dialogue's words.  Nothing here loads or opens anything on its own.
+"""
 
 from __future__ import annotations
 
-import functools
+from dataclasses import dataclass
 from typing import Any
 
 from rasa_sdk import Tracker
 
-from knowledge.dialogue import DialogueWords, dialogue_words
-from knowledge.loader import Knowledge, get_knowledge
+from knowledge.county import County
+from knowledge.dialogue import DialogueWords
+from knowledge.loader import Knowledge
+from records.api import AsyncRecords
 
 ROUTES = ("petition", "mediation", "legal_aid", "service")
 #: Routes that end in a case (service questions are answered at once).
@@ -50,14 +58,44 @@ CASE_SLOTS = (
 )
 
 
+@dataclass(frozen=True)
+class ActionContext:
+    """The action server's dependencies, made where it starts."""
+
+    records: AsyncRecords
+    county: County
+    dialogue: DialogueWords
+
+
+_context: ActionContext | None = None
+
+
+def configure(context: ActionContext) -> None:
+    """Give the actions their dependencies (the entry point calls this once)."""
+    global _context
+    _context = context
+
+
+def context() -> ActionContext:
+    """The dependencies :func:`configure` gave, or a clear error."""
+    if _context is None:
+        raise RuntimeError("the actions are not configured: start them with `xiangyin actions`")
+    return _context
+
+
+def records() -> AsyncRecords:
+    """The case records."""
+    return context().records
+
+
 def knowledge() -> Knowledge:
-    """The county's knowledge, loaded once per process."""
-    return get_knowledge()
+    """The county's knowledge."""
+    return context().county.knowledge
 
 
 def dialogue() -> DialogueWords:
-    """The words and answers of knowledge/dialogue.yml, loaded once per process."""
-    return dialogue_words()
+    """The words and answers of knowledge/dialogue.yml."""
+    return context().dialogue
 
 
 def latest_text(tracker: Tracker) -> str:
@@ -79,27 +117,6 @@ def latest_entity(tracker: Tracker, name: str) -> Any:
 def place_label(tracker: Tracker) -> str:
     """“共和镇天台村” for read-backs."""
     return f"{tracker.get_slot('township') or ''}{tracker.get_slot('village') or ''}" or "（未填）"
-
-
-@functools.lru_cache(maxsize=1)
-def case_engine():
-    """The case store's engine; the schema is brought to head by Alembic once.
-
-    Set XIANGYIN_AUTO_MIGRATE=0 when a deployment runs `xiangyin cases migrate`
-    itself before starting several action servers.
-    """
-    from records.store import open_engine
-    from xiangyin.settings import settings
-
-    config = settings()
-    return open_engine(config.database_url, migrate_schema=config.auto_migrate)
-
-
-def unit_of_work():
-    """A new unit of work on the case store."""
-    from records.store import UnitOfWork
-
-    return UnitOfWork(case_engine())
 
 
 def latest_user_timestamp(tracker: Tracker) -> float | None:

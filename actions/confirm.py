@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import dialogue, knowledge, latest_entity, latest_intent, latest_text, place_label
 from actions.facts import find_name, find_phone
 from knowledge.text import shorten
-from records.redaction import mask_phone
+from records.domain.redaction import mask_phone
 
 
 def read_back_values(tracker: Tracker) -> Dict[str, str]:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import latest_entity, unit_of_work
+from actions.common import latest_entity, records
 from actions.submit import reset_case_slots
-from nlu_components.route_classifier import cjk_count
+from knowledge.text import cjk_count
 from knowledge.frontend import status_label
 
 FALLBACK_INTENT = "nlu_fallback"
@@ -97,29 +99,38 @@ class ActionHumanHandoff(Action):
         return []
 
 
-def tell_case_status(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-    """The villager's own cases only, with status and the next date (a number narrows it)."""
-    from records.services import cases_for_villager, find_case_for_villager, next_date_that_matters
+@dataclass(frozen=True)
+class CaseLookup:
+    """The villager's own cases for a "我的事办得咋样了" (``number``: the one they asked about,
+    None when it is not theirs or does not exist — never said which)."""
 
+    asked: str | None
+    cases: list[Any]
+    today: date
+
+
+async def lookup_cases(tracker: Tracker) -> CaseLookup:
+    """Read the villager's cases (only theirs) for :func:`tell_case_status`."""
     number = latest_entity(tracker, "case_id")
-    uow = unit_of_work()
+    store = records()
+    today = store.clock.today()  # the county's date, not the server's
     if number:
-        case = find_case_for_villager(uow, tracker.sender_id, number)
-        if case is None:  # wrong, or someone else's: never say which
-            dispatcher.utter_message(response="utter_case_not_found", number=number)
-            return
-        cases = [case]
-    else:
-        cases = cases_for_villager(uow, tracker.sender_id)[:MAX_CASES_LISTED]
-    if not cases:
+        case = await store.find_case_for_villager(tracker.sender_id, number)
+        return CaseLookup(number, [case] if case else [], today)
+    found = await store.cases_for_villager(tracker.sender_id)
+    return CaseLookup(None, found[:MAX_CASES_LISTED], today)
+
+
+def tell_case_status(dispatcher: CollectingDispatcher, lookup: CaseLookup) -> None:
+    """The villager's own cases only, with status and the next date (a number narrows it)."""
+    if lookup.asked and not lookup.cases:  # wrong, or someone else's: never say which
+        dispatcher.utter_message(response="utter_case_not_found", number=lookup.asked)
+        return
+    if not lookup.cases:
         dispatcher.utter_message(response="utter_no_cases")
         return
-    from records.deadlines import local_date
-    from records.outbox import utcnow
-
-    today = local_date(utcnow())  # the county's date, not the server's
-    for case in cases:
-        upcoming = next_date_that_matters(case, today)
+    for case in lookup.cases:
+        upcoming = case.next_deadline(lookup.today)
         dispatcher.utter_message(
             response="utter_case_status",
             number=case.number,
@@ -138,5 +149,5 @@ class ActionCheckCase(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
-        tell_case_status(dispatcher, tracker)
+        tell_case_status(dispatcher, await lookup_cases(tracker))
         return []

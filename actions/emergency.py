@@ -17,7 +17,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import dialogue, knowledge, latest_entity, latest_text, place_ids, unit_of_work
+from actions.common import dialogue, knowledge, latest_entity, latest_text, place_ids, records
 from actions.facts import read_facts
 
 logger = logging.getLogger(__name__)
@@ -34,15 +34,15 @@ def is_sure(tracker: Tracker) -> bool:
     return any(e.get("role") == "words" or float(e.get("confidence") or 0) >= SURE for e in found)
 
 
-def file_emergency(dispatcher: CollectingDispatcher, tracker: Tracker, text: str,
-                   key: str) -> Optional[str]:
+async def file_emergency(dispatcher: CollectingDispatcher, tracker: Tracker, text: str,
+                         key: str) -> Optional[str]:
     """The urgent case for the township police station; its number, or None if not stored."""
-    from records.services import SubmitCase, submit_case
+    from records.services.cases import SubmitCase
 
     township_id, village_id = place_ids(tracker)
     route = tracker.get_slot("route")
     try:
-        result = submit_case(unit_of_work(), SubmitCase(
+        result = await records().submit_case(SubmitCase(
             submission_key=key,
             route=route if route in ("petition", "mediation", "legal_aid") else "mediation",
             sender_id=tracker.sender_id,
@@ -98,7 +98,7 @@ class ActionHandleEmergency(Action):
         known = {**tracker.slots, **{e["name"]: e["value"] for e in events if e.get("event") == "slot"}}
         if known.get("township") and known.get("phone") and not unsure:
             tracker.slots.update(known)
-            number = file_emergency(dispatcher, tracker, story, f"{tracker.sender_id}:emergency:{_moment(tracker)}")
+            number = await file_emergency(dispatcher, tracker, story, f"{tracker.sender_id}:emergency:{_moment(tracker)}")
             if number:
                 events.append(SlotSet("emergency_case", number))
             return [*events, FollowupAction("action_listen")]
@@ -121,7 +121,7 @@ class ActionFinishEmergency(Action):
         if tracker.get_slot("danger_confirmed") is False:
             return self.no_danger(dispatcher, tracker)
         story = tracker.get_slot("facts") or latest_text(tracker)
-        number = file_emergency(dispatcher, tracker, story, f"{tracker.sender_id}:emergency:{_moment(tracker)}")
+        number = await file_emergency(dispatcher, tracker, story, f"{tracker.sender_id}:emergency:{_moment(tracker)}")
         events: List[EventType] = [SlotSet("emergency_unsure", None)]
         if number:
             events.append(SlotSet("emergency_case", number))
@@ -148,5 +148,8 @@ def _moment(tracker: Tracker) -> str:
         if event.get("event") == "user" and any(
             e.get("entity") == "emergency" for e in (event.get("parse_data") or {}).get("entities") or []
         ):
-            return str(event.get("timestamp"))
+            # The front end's key for the message survives a resend after a timeout; the
+            # timestamp of a resent message is new.
+            key = (event.get("metadata") or {}).get("message_key")
+            return str(key or event.get("timestamp"))
     return str(tracker.latest_message.get("message_id") or "")

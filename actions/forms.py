@@ -32,8 +32,9 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import dialogue, knowledge, latest_entity, latest_intent, latest_text
 from actions.facts import find_name, find_other_party, find_phone, read_facts
+from actions.conversation import lookup_cases
 from actions.service import answer_question
-from nlu_components.route_classifier import cjk_count
+from knowledge.text import cjk_count
 from knowledge.frontend import yes_or_no
 from knowledge.text import compact
 from actions.validation import clean_name, informative
@@ -151,7 +152,10 @@ class ValidateCaseForm(FormValidationAction):
         # A new message to read: the form asked something and the villager answered (not the
         # form starting, or coming back after the case could not be stored).
         if requested and answers_a_question(tracker, "case_form"):
-            kind, changes = self.read(dispatcher, tracker, requested)
+            # "我上次那个事咋样了" in the middle of a form: the cases are read here, where
+            # waiting for the database does not hold up the action server.
+            lookup = await lookup_cases(tracker) if latest_intent(tracker) == "check_case" else None
+            kind, changes = self.read(dispatcher, tracker, requested, lookup)
             changes.setdefault("interruption", kind)
         slots = {**tracker.slots, **changes}
         following = next((s for s in self.questions(slots) if slots.get(s) is None), None)
@@ -186,7 +190,7 @@ class ValidateCaseForm(FormValidationAction):
 
     # --- reading one message -------------------------------------------------------
     def read(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-             requested: str) -> tuple[str, Dict[str, Any]]:
+             requested: str, lookup: Any = None) -> tuple[str, Dict[str, Any]]:
         """(what the message was, the slots it changes)."""
         self.requested = requested
         text = latest_text(tracker)
@@ -240,7 +244,7 @@ class ValidateCaseForm(FormValidationAction):
                 dispatcher.utter_message(response="utter_question_for_staff")
             return "question", {}
         if intent in ("help", "bot_challenge", "greet", "thank", "check_case") and cjk_count(text) <= 12:
-            answer_question(dispatcher, tracker, text, route, intent=intent)
+            answer_question(dispatcher, tracker, text, route, intent=intent, lookup=lookup)
             return "question", {}
 
         # 6. the answer

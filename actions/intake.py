@@ -16,7 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import CASE_FORM, CASE_ROUTES, dialogue, knowledge, latest_entity, latest_intent, latest_text
 from actions.facts import read_facts
-from nlu_components.route_classifier import cjk_count
+from knowledge.text import cjk_count
 
 # A first message this long is the story itself, not just "我要调解".
 FACTS_MIN_CHARS = 10

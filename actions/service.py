@@ -68,9 +68,11 @@ def follow_up(text: str, last_service: Optional[str]) -> Optional[str]:
 
 
 def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, text: str,
-                    route: Optional[str], intent: Optional[str] = None) -> bool:
+                    route: Optional[str], intent: Optional[str] = None,
+                    lookup: Any = None) -> bool:
     """Answer a question asked in the middle of something else; False when there is no answer
-    here (the caller then says the people handling the case will answer it)."""
+    here (the caller then says the people handling the case will answer it).  ``lookup`` is
+    the villager's cases, read beforehand when the question is about them."""
     answer = dialogue().answer_to(text, route)
     if answer:  # a question about how things work is answered before any canned reply
         dispatcher.utter_message(response="utter_answer", answer=answer)
@@ -87,7 +89,10 @@ def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, text: st
     if intent == "check_case":
         from actions.conversation import tell_case_status
 
-        tell_case_status(dispatcher, tracker)
+        if lookup is None:  # asked where the cases were not read: carry on with the form
+            dispatcher.utter_message(response="utter_continue_form")
+        else:
+            tell_case_status(dispatcher, lookup)
         return True
     answer = follow_up(text, tracker.get_slot("last_service"))
     if answer:

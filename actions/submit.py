@@ -3,7 +3,7 @@ villager is told kindly that nothing was filed.
 
 A case is filed only after the read-back was answered "对" (``form_outcome`` = file, with
 ``confirmed``), and never without a phone and a place.  The case, its deadlines and the
-agency's outbox message are written in one transaction (records.services.submit_case).  The
+agency's outbox message are written in one transaction (records.services.cases.submit_case).  The
 submission key is the conversation plus the confirming message, so a retried submission
 finds the case instead of writing a second one.
 
@@ -21,7 +21,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import CASE_FORM, CASE_SLOTS, latest_user_timestamp, place_ids, unit_of_work
+from actions.common import CASE_FORM, CASE_SLOTS, context, latest_user_timestamp, place_ids, records
+from records.domain.deadlines import plain_date
+from records.services.cases import SubmitCase
 
 logger = logging.getLogger(__name__)
 
@@ -39,23 +41,25 @@ def reset_case_slots() -> List[EventType]:
 def submission_key(tracker: Tracker) -> str:
     """One key per confirmed submission of one conversation.
 
-    The confirming message's timestamp (or message id) identifies it; with
-    neither, a fresh id (no retry protection, but never a merge of two matters).
+    The front end names the confirming message in its metadata (``message_key``: the chat
+    and the message id, or the button tap's id), which stays the same when it sends the same
+    message again after a timeout; without it the message's timestamp in this conversation;
+    with neither, a fresh id (no retry protection, but never a merge of two matters).
     """
+    metadata = tracker.latest_message.get("metadata") or {}
+    if metadata.get("message_key"):
+        return f"{tracker.sender_id}:{metadata['message_key']}"
     moment = latest_user_timestamp(tracker) or tracker.latest_message.get("message_id")
     return f"{tracker.sender_id}:{moment or uuid.uuid4().hex}"
 
 
 def first_date(case: Any) -> str:
     """The plain date of the route's first promise ("12月7日"), or ''."""
-    from knowledge.case_rules import get_case_rules
-    from records.deadlines import plain_date
-
     wanted = FIRST_DATE.get(case.route)
     deadline = next((d for d in case.deadlines if d.deadline_id == wanted and d.due), None)
     if deadline is None:
         return ""
-    return plain_date(deadline.due, deadline.due, get_case_rules())
+    return plain_date(deadline.due, deadline.due, context().county.rules)
 
 
 def tell_case(dispatcher: CollectingDispatcher, case: Any, anonymous: bool = False) -> None:
@@ -105,11 +109,9 @@ class ActionFinishCaseForm(Action):
         if outcome != "file" or tracker.get_slot("confirmed") is not True:
             dispatcher.utter_message(response="utter_cancelled")
             return reset_case_slots()
-        return self.file(dispatcher, tracker)
+        return await self.file(dispatcher, tracker)
 
-    def file(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
-        from records.services import SubmitCase, submit_case
-
+    async def file(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
         route = tracker.get_slot("route")
         township_id, village_id = place_ids(tracker)
         command = SubmitCase(
@@ -127,7 +129,7 @@ class ActionFinishCaseForm(Action):
             filed_by=(tracker.latest_message.get("metadata") or {}).get("filed_by"),
         )
         try:
-            result = submit_case(unit_of_work(), command)
+            result = await records().submit_case(command)
         except Exception:  # the store is down: keep everything, ask to confirm again
             logger.exception("case submission failed (route=%s)", route)
             dispatcher.utter_message(response="utter_case_save_failed")

@@ -274,18 +274,25 @@ async def run(
     import dataclasses
 
     from bot.app import build_local_application, serving
+    from bot.state_store import BotStateStore
     from playground.localapi import FakeBotApi
-    from records.outbox import outbox_counts
-    from records.staff import create_invite
-    from records.store import make_engine, migrate
+    from records.adapters.database import make_engine
+    from records.adapters.outbox import outbox_counts
+    from records.api import AsyncRecords
+    from xiangyin.commands.database import open_records, upgrade
     from xiangyin.settings import settings
 
     engine = make_engine(database_url)
-    migrate(engine)
-    config = dataclasses.replace(settings(), outbox_idle_s=0.2, outbox_retry_base_s=1.0)
+    upgrade(engine)
+    config = dataclasses.replace(
+        settings().bot, rasa_url=rasa_url, outbox_idle_s=0.2, outbox_retry_base_s=1.0
+    )
+    records = open_records(settings(), engine)
     results: dict[str, Any] = {}
     async with FakeBotApi() as server:
-        app = build_local_application(config, rasa_url, engine, server)
+        app = build_local_application(
+            config, AsyncRecords(records), BotStateStore(engine, records.clock), engine, server
+        )
         rasa = app.bot_data.rasa
         plain_send = rasa.send
         tally = Tally()
@@ -300,8 +307,8 @@ async def run(
 
         rasa.send = timed_send  # type: ignore[method-assign]
         async with serving(app):
-            code = create_invite(
-                engine, "gonghe.tiantai.village_mediation", "mediator", created_by="bench"
+            code = records.create_invite(
+                "gonghe.tiantai.village_mediation", "mediator", created_by="bench"
             )
             server.user_sends_text(MEDIATOR, f"/join {code}")
             await server.wait_for_messages(MEDIATOR, 1)

@@ -3,7 +3,7 @@
 For each database:
 
 * **latency** — N submissions one after another (form complete → case, history, deadlines
-  and outbox committed, i.e. the whole :func:`records.services.submit_case`); p50/p95/p99;
+  and outbox committed, i.e. the whole :func:`records.services.cases.submit_case`); p50/p95/p99;
 * **concurrency** — M submissions from T threads at once; afterwards the distinct case
   numbers, the cases and the outbox rows are counted (each submission in the mix writes
   exactly one outbox row), and number collisions that were retried are reported.
@@ -39,11 +39,23 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from knowledge.case_rules import get_case_rules
-from records.orm import cases, outbox
-from records.services import NUMBER_TAKEN_MESSAGE, SubmitCase, submit_case
-from records.store import UnitOfWork, make_engine, migrate, scratch_schema
-from knowledge.loader import get_knowledge
+from knowledge.county import County, load_county
+from knowledge.loader import default_knowledge_root
+from records.adapters.database import make_engine, scratch_schema
+from records.adapters.orm import cases, outbox
+from records.adapters.unit_of_work import SqlAlchemyUnitOfWork
+from records.api import Records
+from records.domain.clock import Clock
+from records.services.cases import NUMBER_TAKEN_MESSAGE, SubmitCase
+from xiangyin.commands.database import upgrade
+
+#: The shipped knowledge, loaded once, outside every measurement.
+COUNTY: County = load_county(default_knowledge_root())
+
+
+def _records(engine: Engine) -> Records:
+    clock = Clock()
+    return Records(lambda: SqlAlchemyUnitOfWork(engine, clock), COUNTY, clock, b"bench")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = PROJECT_ROOT / "results" / "bench-cases.json"
@@ -99,7 +111,7 @@ class _CollisionCounter(logging.Handler):
 
 
 def _places() -> list[tuple[str, str]]:
-    knowledge = get_knowledge()
+    knowledge = COUNTY.knowledge
     return [(t.id, v.id) for t in knowledge.townships for v in t.villages]
 
 
@@ -137,9 +149,10 @@ def bench_backend(
     engine: Engine, *, sequential: int, concurrent: int, threads: int
 ) -> dict[str, Any]:
     """Run both measurements on a migrated, empty database."""
+    records = _records(engine)
     places = _places()
     counter = _CollisionCounter()
-    service_log = logging.getLogger("records.services")
+    service_log = logging.getLogger("records.services.cases")
     old_level, old_propagate = service_log.level, service_log.propagate
     # DEBUG to see the collision retries; not propagated, so the per-case INFO lines of
     # 2,000 submissions do not flood the console.
@@ -148,13 +161,13 @@ def bench_backend(
     service_log.addHandler(counter)
     try:
         # Warm-up (knowledge, case rules, connection pool) outside the measurement.
-        submit_case(UnitOfWork(engine), _command(0, "warmup", places))
+        records.submit_case(_command(0, "warmup", places))
 
         latencies: list[float] = []
         for i in range(sequential):
             cmd = _command(i, "seq", places)
             start = time.perf_counter()
-            submit_case(UnitOfWork(engine), cmd)
+            records.submit_case(cmd)
             latencies.append((time.perf_counter() - start) * 1000)
         sequential_collisions = counter.count
 
@@ -164,7 +177,7 @@ def bench_backend(
 
         def submit(i: int) -> None:
             try:
-                number = submit_case(UnitOfWork(engine), _command(i, "conc", places)).number
+                number = records.submit_case(_command(i, "conc", places)).number
             except Exception as exc:  # noqa: BLE001 - counted and reported, not hidden
                 with lock:
                     errors.append(f"{type(exc).__name__}: {exc}"[:200])
@@ -215,7 +228,7 @@ def _sqlite(threads: int) -> Iterator[Engine]:
     folder = Path(tempfile.mkdtemp(prefix="xiangyin-bench-"))
     engine = make_engine(f"sqlite:///{folder / 'bench.db'}", pool_size=threads, max_overflow=10)
     try:
-        migrate(engine)
+        upgrade(engine)
         yield engine
     finally:
         engine.dispose()
@@ -246,7 +259,9 @@ def _postgres_url() -> str | None:
 
 
 def _postgres(url: str, threads: int) -> contextlib.AbstractContextManager[Engine]:
-    return scratch_schema(url, "xiangyin_bench", pool_size=threads, max_overflow=10)
+    return scratch_schema(
+        url, "xiangyin_bench", pool_size=threads, max_overflow=10, prepare=upgrade
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,7 +276,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    get_knowledge(), get_case_rules()  # load once, outside every measurement
 
     report: dict[str, Any] = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

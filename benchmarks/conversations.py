@@ -20,6 +20,8 @@ wrong one.  Measured:
 
 from __future__ import annotations
 
+import functools
+
 import argparse
 import json
 import re
@@ -35,7 +37,8 @@ import requests
 from actions.facts import find_phone
 from benchmarks.servers import MODEL, RESULTS, start, stop
 from knowledge.dialogue import dialogue_words
-from xiangyin.settings import SECRET_HEADER, settings
+from bot.config import SECRET_HEADER
+from xiangyin.settings import settings
 
 VILLAGERS = Path(__file__).parent / "data" / "villagers.jsonl"
 CASE_NUMBER = re.compile(r"(?:MD|XF|FY|BS)-\d{4}-[0-9A-Z]{4}")
@@ -198,14 +201,21 @@ class Villager:
                 "answered_service": answered_service}
 
 
+@functools.lru_cache(maxsize=1)
+def _records():  # type: ignore[no-untyped-def]
+    """The case records the action server writes (DATABASE_URL of this run)."""
+    from xiangyin.commands.database import open_records
+    from records.adapters.database import make_engine
+
+    config = settings()
+    return open_records(config, make_engine(config.database_url))
+
+
 def check_case(sender: str, number: str | None, villager: Villager) -> dict:
     """What was stored: the route, the emergency flag, the contact details."""
     if number is None:
         return {}
-    from actions.common import unit_of_work
-    from records.services import find_case_for_villager
-
-    case = find_case_for_villager(unit_of_work(), sender, number)
+    case = _records().find_case_for_villager(sender, number)
     if case is None:
         return {"missing": True}
     emergency_goal = villager.p["goal"] == "emergency"
@@ -230,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     os.environ["DATABASE_URL"] = database_url  # this process reads the cases back
+    settings.cache_clear()
     processes, url = start(workdir, database_url, MODEL)
     results = []
     started = time.monotonic()

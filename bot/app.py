@@ -1,19 +1,21 @@
 """The Telegram Application, configured in one place.
 
-    app = build_application(settings(), rasa_url, open_engine(settings().database_url, migrate_schema=True))
-    app.run_polling()                     # bot/__main__.py does this (or run_webhook)
+    app = build_application(config, records, state, engine)
+    app.run_polling()                     # `xiangyin bot` does this (or run_webhook)
 
-In tests and the benchmark, against a local Bot API server::
+``config`` is the bot's settings (bot/config.py), ``records`` the case records
+(records/api.py ``AsyncRecords``), ``state`` the bot's own tables (bot/state_store.py) and
+``engine`` the case database, for the outbox dispatcher.  In tests and the benchmark, against
+a local Bot API server::
 
-    app = build_application(s, rasa_url, engine, base_url=server.base_url,
-                            base_file_url=server.base_file_url)
+    app = build_local_application(config, records, state, engine, server)
     async with serving(app):
         ...
 
 ``build_application`` wires: the per-chat update processor (chats in parallel, one chat in
 order), Telegram's limits and retries after a 429 (PTB's AIORateLimiter), the bot's state in
 the database (bot/persistence.py), the typed ``bot_data`` (:class:`BotData`), the handlers
-(bot/handlers.py), and the background loops through ``post_init`` / ``post_stop`` /
+(bot/handlers/), and the background loops through ``post_init`` / ``post_stop`` /
 ``post_shutdown``.
 """
 
@@ -35,7 +37,10 @@ from telegram.ext import (
 from bot import handlers
 from bot.asr import transcriber_for
 from bot.persistence import DatabasePersistence
+from bot.config import BotConfig
 from bot.rasa_client import RasaClient
+from bot.state_store import BotStateStore
+from records.api import AsyncRecords
 from bot.runtime import (
     BotData,
     PerChatUpdateProcessor,
@@ -43,7 +48,6 @@ from bot.runtime import (
     start_background,
     stop_background,
 )
-from xiangyin.settings import Settings
 
 __all__ = ["build_application", "build_local_application", "rate_limiter", "serving"]
 
@@ -60,8 +64,9 @@ def rate_limiter() -> BaseRateLimiter:  # type: ignore[type-arg]
 
 
 def build_application(
-    settings: Settings,
-    rasa_url: str,
+    config: BotConfig,
+    records: AsyncRecords,
+    state: BotStateStore,
     engine: Engine,
     base_url: str | None = None,
     base_file_url: str | None = None,
@@ -70,11 +75,11 @@ def build_application(
 ) -> Application:
     """The configured Application (not started).
 
-    ``token`` defaults to ``settings.telegram_token``; ``base_url`` / ``base_file_url`` point
+    ``token`` defaults to ``config.telegram_token``; ``base_url`` / ``base_file_url`` point
     at another Bot API server (a local one in tests).  The schema must be migrated already
-    (bot/__main__.py does it).
+    (`xiangyin bot` does it).
     """
-    bot_token = token or settings.telegram_token
+    bot_token = token or config.telegram_token
     if not bot_token:
         raise ValueError("no Telegram bot token: set TELEGRAM_BOT_TOKEN")
     builder = (
@@ -83,7 +88,7 @@ def build_application(
         .context_types(ContextTypes(bot_data=BotData))
         .concurrent_updates(PerChatUpdateProcessor(MAX_CONCURRENT_UPDATES))
         .rate_limiter(rate_limiter())
-        .persistence(DatabasePersistence(engine))
+        .persistence(DatabasePersistence(state))
         .post_init(start_background)
         .post_stop(stop_background)
         .post_shutdown(close_resources)
@@ -94,22 +99,25 @@ def build_application(
         builder = builder.base_file_url(base_file_url)
     app = builder.build()
     data: BotData = app.bot_data
-    data.settings = settings
+    data.config = config
+    data.records = records
+    data.state = state
     data.engine = engine
-    data.rasa = RasaClient(rasa_url, timeout=settings.rasa_timeout_s, secret=settings.secret)
-    data.transcriber = transcriber_for(settings.asr_url)
+    data.rasa = RasaClient(config.rasa_url, timeout=config.rasa_timeout_s, secret=config.secret)
+    data.transcriber = transcriber_for(config.asr_url)
     handlers.register(app)
     return app
 
 
 def build_local_application(
-    settings: Settings, rasa_url: str, engine: Engine, server: Any
+    config: BotConfig, records: AsyncRecords, state: BotStateStore, engine: Engine, server: Any
 ) -> Application:
-    """The Application pointed at a local Bot API server (playground/localapi ``FakeBotApi``): the
-    terminal playground, the tests and the benchmark."""
+    """The Application pointed at a local Bot API server (playground/localapi ``FakeBotApi``):
+    the terminal playground, the tests and the benchmark."""
     return build_application(
-        settings,
-        rasa_url,
+        config,
+        records,
+        state,
         engine,
         base_url=server.base_url,
         base_file_url=server.base_file_url,

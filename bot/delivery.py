@@ -1,9 +1,9 @@
-"""Outbox messages delivered on Telegram: the ``send`` function of records.outbox.Dispatcher.
+"""Outbox messages delivered on Telegram: the ``send`` function of records.adapters.outbox.Dispatcher.
 
-* ``agency`` messages go to the private chats of the agency's active staff (records.staff) in
-  a role that works on the case's route; a new case comes with 接收 / 退回 / 转上级 buttons.
+* ``agency`` messages go to the private chats of the agency's active staff in a role that
+  works on the case's route; a new case comes with 接收 / 退回 / 转上级 buttons.
 * A voice note (``agency.voice_note``) comes with the recording itself, to listen to.
-* ``staff`` messages (the daily digest) go to one staff member's private chat.
+* ``staff`` messages (the daily digest) go to one staff member's private chat (``tg:<id>``).
 * ``villager`` messages go to ``tg:<user id>`` → that user's private chat; for a case a proxy
   agent filed (``agent:<agent id>:<key>``) to the agent, marked with the villager's name.
 * Any failure raises, so the dispatcher retries with back-off and finally keeps a dead letter:
@@ -18,61 +18,33 @@ payload.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy.engine import Engine
 from telegram import Bot, InlineKeyboardMarkup
 
+from bot.identity import AGENT_PREFIX, telegram_chat_of
 from bot.render import split_text
 from bot.staff_ui import assigned_keyboard, case_card
-from knowledge.case_rules import get_case_rules
-from records.deadlines import local_date, plain_date
-from records.domain import Status
-from records.outbox import AGENCY, STAFF, VILLAGER, OutboxMessage, SendFunction, utcnow
-from records.services import CaseNotFound, get_case
-from records.staff import HANDLING_ROLES, ROUTES_OF_ROLE, StaffMember, staff_of_agency
-from records.store import UnitOfWork
-from knowledge.loader import get_knowledge
+from knowledge.county import County
 from knowledge.frontend import outbox_texts, say, status_label
+from records.adapters.outbox import OutboxMessage, SendFunction
+from records.api import AsyncRecords
+from records.domain.deadlines import plain_date
+from records.domain.model import Status
+from records.domain.staff import HANDLING_ROLES, ROUTES_OF_ROLE, StaffMember
+from records.services.cases import CaseNotFound
+from records.services.messages import AGENCY, STAFF, VILLAGER
 
-__all__ = [
-    "NoRecipient",
-    "make_send",
-    "telegram_chat_of",
-    "villager_key_of",
-    "villager_text",
-]
+__all__ = ["NoRecipient", "digest_text", "make_send", "villager_text"]
 
 log = logging.getLogger(__name__)
-
-TG_PREFIX = "tg:"
-AGENT_PREFIX = "agent:"
 
 
 class NoRecipient(Exception):
     """Nobody on Telegram can receive this yet (e.g. the agency has no registered staff)."""
-
-
-def telegram_chat_of(sender_id: str) -> int | None:
-    """The private chat id behind ``tg:<id>`` or ``agent:<id>:<key>``, else None."""
-    if sender_id.startswith(TG_PREFIX):
-        rest = sender_id[len(TG_PREFIX) :]
-    elif sender_id.startswith(AGENT_PREFIX):
-        rest = sender_id[len(AGENT_PREFIX) :].split(":", 1)[0]
-    else:
-        return None
-    return int(rest) if rest.lstrip("-").isdigit() else None
-
-
-def villager_key_of(sender_id: str) -> str:
-    """The villager's name an agent filed under: ``agent:<id>:<name>`` → ``<name>``."""
-    if sender_id.startswith(AGENT_PREFIX):
-        return sender_id.split(":", 2)[2] if sender_id.count(":") >= 2 else ""
-    return ""
 
 
 def _template(key: str) -> str:
@@ -86,7 +58,7 @@ def _template(key: str) -> str:
     raise KeyError(f"knowledge/frontend.yml outbox has no text for {key!r}")
 
 
-def villager_text(message: OutboxMessage) -> str:
+def villager_text(message: OutboxMessage, county: County, today: date) -> str:
     """A status change or reminder in the villager's words."""
     payload: Mapping[str, Any] = message.payload
     key = message.message_key
@@ -100,19 +72,19 @@ def villager_text(message: OutboxMessage) -> str:
         agency=agency.get("name", ""),
         next=upcoming.get("explain", "") if upcoming.get("due") else "",
         explain=payload.get("explain", ""),
-        day=plain_date(date.fromisoformat(day), local_date(utcnow()), get_case_rules())
-        if day
-        else "",
+        day=plain_date(date.fromisoformat(day), today, county.rules) if day else "",
         details=payload.get("details", ""),
     )
 
 
-def _agency_text(message: OutboxMessage, engine: Engine) -> tuple[str, InlineKeyboardMarkup | None]:
+async def _agency_text(
+    message: OutboxMessage, records: AsyncRecords
+) -> tuple[str, InlineKeyboardMarkup | None]:
     payload: Mapping[str, Any] = message.payload
     number = str(payload.get("number") or message.case_number or "")
     template = _template(message.message_key)
     if message.message_key == "agency.case_assigned":
-        knowledge = get_knowledge()
+        knowledge = records.county.knowledge
         dispute = knowledge.dispute_types.get(str(payload.get("dispute_type")))
         header = template.format(
             number=number,
@@ -120,10 +92,10 @@ def _agency_text(message: OutboxMessage, engine: Engine) -> tuple[str, InlineKey
             dispute=dispute.name if dispute else payload.get("dispute_type"),
         )
         try:
-            case = get_case(UnitOfWork(engine), number)
+            case = await records.get_case(number)
         except CaseNotFound:  # the row outlived its case (tests wiping tables): say the header
             return header, None
-        return case_card(case, header), assigned_keyboard(number)
+        return case_card(case, header, records.county), assigned_keyboard(number)
     if message.message_key == "agency.voice_note":
         seconds = payload.get("duration")
         return template.format(number=number, duration=say("voice_seconds", seconds=seconds) if seconds else ""), None
@@ -145,11 +117,11 @@ def _agency_text(message: OutboxMessage, engine: Engine) -> tuple[str, InlineKey
     )
 
 
-def digest_text(message: OutboxMessage) -> str:
+def digest_text(message: OutboxMessage, county: County) -> str:
     """A staff member's daily digest: a header line, then one line per case."""
     payload: Mapping[str, Any] = message.payload
     today = date.fromisoformat(str(payload["day"]))
-    rules = get_case_rules()
+    rules = county.rules
     lines = [
         _template("staff.daily_digest").format(
             day=plain_date(today, today, rules),
@@ -172,15 +144,15 @@ def digest_text(message: OutboxMessage) -> str:
     return "\n".join(lines)
 
 
-def _recipients(engine: Engine, message: OutboxMessage) -> list[StaffMember]:
+async def _recipients(records: AsyncRecords, message: OutboxMessage) -> list[StaffMember]:
     route = message.payload.get("route")
-    members = staff_of_agency(engine, message.recipient_id, HANDLING_ROLES)
+    members = await records.staff_of_agency(message.recipient_id, HANDLING_ROLES)
     if route:  # a mediation case goes to mediators (and admins), not to petition staff
         members = [m for m in members if route in ROUTES_OF_ROLE.get(m.role, frozenset())]
     return members
 
 
-def make_send(bot: Bot, engine: Engine) -> SendFunction:
+def make_send(bot: Bot, records: AsyncRecords) -> SendFunction:
     """The dispatcher's ``send``: deliver one outbox message or raise."""
 
     async def send_text(chat_id: int, text: str, markup: InlineKeyboardMarkup | None) -> None:
@@ -192,18 +164,22 @@ def make_send(bot: Bot, engine: Engine) -> SendFunction:
 
     async def send(message: OutboxMessage) -> None:
         if message.recipient_kind == AGENCY:
-            members = await asyncio.to_thread(_recipients, engine, message)
-            if not members:
+            members = await _recipients(records, message)
+            chats = [c for c in (telegram_chat_of(m.actor) for m in members) if c is not None]
+            if not chats:
                 raise NoRecipient(f"agency {message.recipient_id} has no staff on Telegram yet")
-            text, markup = await asyncio.to_thread(_agency_text, message, engine)
+            text, markup = await _agency_text(message, records)
             voice = message.payload.get("file_id") if message.kind == "voice_note" else None
-            for member in members:
-                await send_text(member.telegram_user_id, text, markup)
+            for chat_id in chats:
+                await send_text(chat_id, text, markup)
                 if voice:
-                    await bot.send_voice(member.telegram_user_id, voice=voice)
+                    await bot.send_voice(chat_id, voice=voice)
             return
         if message.recipient_kind == STAFF:
-            await send_text(int(message.recipient_id), digest_text(message), None)
+            staff_chat = telegram_chat_of(message.recipient_id)
+            if staff_chat is None:
+                raise NoRecipient(f"staff {message.recipient_id[:9]}… is not on Telegram")
+            await send_text(staff_chat, digest_text(message, records.county), None)
             return
         if message.recipient_kind == VILLAGER:
             chat_id = telegram_chat_of(message.recipient_id)
@@ -214,9 +190,9 @@ def make_send(bot: Bot, engine: Engine) -> SendFunction:
                     message.recipient_id[:9],
                 )
                 return
-            text = villager_text(message)
+            text = villager_text(message, records.county, records.clock.today())
             if message.recipient_id.startswith(AGENT_PREFIX):
-                villager = await asyncio.to_thread(_villager_name, engine, message)
+                villager = await _villager_name(records, message)
                 text = say("filed_for", villager=villager) + text
             await send_text(chat_id, text, None)
             return
@@ -225,10 +201,10 @@ def make_send(bot: Bot, engine: Engine) -> SendFunction:
     return send
 
 
-def _villager_name(engine: Engine, message: OutboxMessage) -> str:
+async def _villager_name(records: AsyncRecords, message: OutboxMessage) -> str:
     number = message.payload.get("number") or message.case_number
     try:
-        case = get_case(UnitOfWork(engine), str(number))
+        case = await records.get_case(str(number))
     except CaseNotFound:
         return ""
-    return case.villager.name or villager_key_of(case.villager.sender_id)
+    return case.villager.name or ""

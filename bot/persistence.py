@@ -3,7 +3,7 @@
 What the handlers keep between updates — the long button payloads of a chat (bot/render.py),
 an agent's /file mode, the question the bot asked a staff member — lives in PTB's
 ``user_data`` / ``chat_data``.  :class:`DatabasePersistence` is a PTB ``BasePersistence`` that
-stores both as JSON rows of ``bot_state`` (records/orm.py), so a restarted bot, or a second
+stores both as JSON rows of ``bot_state`` (bot/state_store.py), so a restarted bot, or a second
 replica behind a webhook, carries on where the last one stopped.
 
 PTB loads everything once at start and writes what changed every ``update_interval`` seconds
@@ -14,18 +14,13 @@ back for tuples.
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from copy import deepcopy
-from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
 from telegram.ext import BasePersistence, PersistenceInput
 
-from records.orm import bot_state
+from bot.state_store import BotStateStore
 
 __all__ = ["DatabasePersistence"]
 
@@ -34,37 +29,26 @@ USER, CHAT = "user", "chat"
 UPDATE_INTERVAL_S = 5.0
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
 class DatabasePersistence(BasePersistence[dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
     """User and chat data in ``bot_state``; bot data, callback data and conversations are not
     kept (the bot uses none of them)."""
 
-    def __init__(self, engine: Engine, update_interval: float = UPDATE_INTERVAL_S) -> None:
+    def __init__(self, store: BotStateStore, update_interval: float = UPDATE_INTERVAL_S) -> None:
         super().__init__(
             store_data=PersistenceInput(
                 bot_data=False, chat_data=True, user_data=True, callback_data=False
             ),
             update_interval=update_interval,
         )
-        self.engine = engine
+        self.store = store
 
     # -- reading --------------------------------------------------------------------------
 
-    def _load(self, kind: str) -> dict[int, dict[Any, Any]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(bot_state.c.key, bot_state.c.data).where(bot_state.c.kind == kind)
-            )
-            return {int(r.key): dict(r.data or {}) for r in rows}
-
     async def get_user_data(self) -> dict[int, dict[Any, Any]]:
-        return defaultdict(dict, await asyncio.to_thread(self._load, USER))
+        return defaultdict(dict, await self.store.load_state(USER))
 
     async def get_chat_data(self) -> dict[int, dict[Any, Any]]:
-        return defaultdict(dict, await asyncio.to_thread(self._load, CHAT))
+        return defaultdict(dict, await self.store.load_state(CHAT))
 
     async def get_bot_data(self) -> dict[Any, Any]:
         return {}
@@ -77,38 +61,17 @@ class DatabasePersistence(BasePersistence[dict[Any, Any], dict[Any, Any], dict[A
 
     # -- writing --------------------------------------------------------------------------
 
-    def _save(self, kind: str, key: int, data: dict[Any, Any]) -> None:
-        with self.engine.begin() as conn:
-            if not data:  # nothing worth keeping: no row
-                conn.execute(
-                    delete(bot_state).where(bot_state.c.kind == kind, bot_state.c.key == key)
-                )
-                return
-            values = {"kind": kind, "key": key, "data": data, "updated_at": _now()}
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            statement = dialect.insert(bot_state).values(**values)
-            conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["kind", "key"],
-                    set_={"data": statement.excluded.data, "updated_at": values["updated_at"]},
-                )
-            )
-
-    def _drop(self, kind: str, key: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(delete(bot_state).where(bot_state.c.kind == kind, bot_state.c.key == key))
-
     async def update_user_data(self, user_id: int, data: dict[Any, Any]) -> None:
-        await asyncio.to_thread(self._save, USER, user_id, deepcopy(data))
+        await self.store.save_state(USER, user_id, deepcopy(data))
 
     async def update_chat_data(self, chat_id: int, data: dict[Any, Any]) -> None:
-        await asyncio.to_thread(self._save, CHAT, chat_id, deepcopy(data))
+        await self.store.save_state(CHAT, chat_id, deepcopy(data))
 
     async def drop_user_data(self, user_id: int) -> None:
-        await asyncio.to_thread(self._drop, USER, user_id)
+        await self.store.drop_state(USER, user_id)
 
     async def drop_chat_data(self, chat_id: int) -> None:
-        await asyncio.to_thread(self._drop, CHAT, chat_id)
+        await self.store.drop_state(CHAT, chat_id)
 
     async def update_bot_data(self, data: dict[Any, Any]) -> None:
         return None

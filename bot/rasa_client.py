@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from xiangyin.settings import SECRET_HEADER
+from bot.config import SECRET_HEADER
 
 __all__ = ["RasaClient", "RasaError", "RasaUnavailable", "Reply"]
 

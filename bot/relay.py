@@ -24,13 +24,6 @@ from telegram.error import TelegramError
 
 from bot.rasa_client import RasaError, RasaUnavailable, Reply
 from bot.render import keyboard, render_replies
-from bot.store import (
-    backlog_add,
-    backlog_due,
-    backlog_has,
-    backlog_mark_delivered,
-    backlog_mark_failed,
-)
 from knowledge.frontend import say
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -103,11 +96,12 @@ async def relay_to_rasa(
 ) -> None:
     """Send one message to Rasa as ``sender`` and the replies to ``chat_id``."""
     data: BotData = app.bot_data
-    _, engine, rasa = data.require()
+    parts = data.require()
+    state, rasa = parts.state, parts.rasa
     chat_data = app.chat_data[chat_id]
-    if await asyncio.to_thread(backlog_has, engine, sender):
+    if await state.backlog_has(sender):
         # Earlier messages are still waiting: queue behind them to keep the order.
-        await asyncio.to_thread(backlog_add, engine, sender, chat_id, text, metadata)
+        await state.backlog_add(sender, chat_id, text, metadata)
         if data.backlog_kick is not None:
             data.backlog_kick.set()
         return
@@ -120,7 +114,7 @@ async def relay_to_rasa(
             replies = await rasa.send(sender, text, metadata, on_first_failure=tell_retrying)
         except (RasaUnavailable, RasaError) as exc:
             log.warning("Rasa unreachable (%s): message kept for later", type(exc).__name__)
-            await asyncio.to_thread(backlog_add, engine, sender, chat_id, text, metadata)
+            await state.backlog_add(sender, chat_id, text, metadata)
             await app.bot.send_message(chat_id, say("saved_for_later"))
             return
     await send_replies(app.bot, chat_id, replies, chat_data)
@@ -132,10 +126,11 @@ async def flush_backlog(app: Application, data: BotData) -> int:
     Returns how many were relayed.  One failed person does not hold up the others only in
     the sense that nobody gets through while Rasa is down: the first failure ends the pass.
     """
-    _, engine, rasa = data.require()
+    parts = data.require()
+    state, rasa = parts.state, parts.rasa
     relayed = 0
     blocked: set[str] = set()
-    for item in await asyncio.to_thread(backlog_due, engine):
+    for item in await state.backlog_due():
         if item.sender_id in blocked:
             continue
         try:
@@ -144,9 +139,9 @@ async def flush_backlog(app: Application, data: BotData) -> int:
                 rasa.send(item.sender_id, item.text, item.metadata), timeout=rasa.timeout * 2
             )
         except (RasaUnavailable, RasaError, asyncio.TimeoutError):
-            await asyncio.to_thread(backlog_mark_failed, engine, item.id)
+            await state.backlog_mark_failed(item.id)
             return relayed
-        await asyncio.to_thread(backlog_mark_delivered, engine, item.id)
+        await state.backlog_mark_delivered(item.id)
         relayed += 1
         try:
             await send_replies(app.bot, item.chat_id, replies, app.chat_data[item.chat_id])

@@ -1,7 +1,8 @@
 """What runs beside the handlers: shared per-application data, ordering, retries, loops.
 
-* :class:`BotData` is PTB's ``bot_data`` (``ContextTypes(bot_data=BotData)``): the engine, the
-  Rasa client and the background tasks of *this* Application — nothing module-global.
+* :class:`BotData` is PTB's ``bot_data`` (``ContextTypes(bot_data=BotData)``): the case
+  records, the bot's state store, the Rasa client and the background tasks of *this*
+  Application — nothing module-global.
 * :class:`PerChatUpdateProcessor` handles updates of different chats concurrently (30
   villagers at once must not wait for each other's Rasa round trip) but one chat's updates
   in order (a form answer must never overtake the question before it).
@@ -14,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dtm
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -26,15 +27,18 @@ from sqlalchemy.engine import Engine
 from telegram.ext import BaseUpdateProcessor
 
 from bot.asr import Transcriber
+from bot.config import BotConfig
 from bot.rasa_client import RasaClient
-from records.outbox import Dispatcher
-from xiangyin.settings import Settings
+from bot.state_store import BotStateStore
+from records.adapters.outbox import Dispatcher
+from records.api import AsyncRecords
 
 if TYPE_CHECKING:  # pragma: no cover
     from telegram.ext import Application
 
 __all__ = [
     "BotData",
+    "Parts",
     "PerChatUpdateProcessor",
     "start_background",
     "stop_background",
@@ -43,11 +47,24 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Parts:
+    """What every handler works with."""
+
+    config: BotConfig
+    records: AsyncRecords
+    state: BotStateStore
+    rasa: RasaClient
+
+
 class BotData:
     """Per-application shared state (PTB ``bot_data``); filled in by bot.app.build_application."""
 
     def __init__(self) -> None:
-        self.settings: Settings | None = None
+        self.config: BotConfig | None = None
+        self.records: AsyncRecords | None = None
+        self.state: BotStateStore | None = None
+        #: The case database, for the outbox dispatcher only (records/adapters/outbox.py).
         self.engine: Engine | None = None
         self.rasa: RasaClient | None = None
         #: Set to wake the backlog loop at once (a message was just kept for later).
@@ -57,14 +74,12 @@ class BotData:
         self.dispatcher: Dispatcher | None = None
         #: Speech recognition for voice notes (bot/asr.py); None: staff listen.
         self.transcriber: Transcriber | None = None
-        #: Reminder passes use this date when set (tests); the county's today otherwise.
-        self.today: Callable[[], dtm.date] | None = None
 
-    def require(self) -> tuple[Settings, Engine, RasaClient]:
+    def require(self) -> Parts:
         """The configured parts, or a clear error if the application was built by hand."""
-        if self.settings is None or self.engine is None or self.rasa is None:
+        if self.config is None or self.records is None or self.state is None or self.rasa is None:
             raise RuntimeError("BotData is not configured: build the app with bot.app")
-        return self.settings, self.engine, self.rasa
+        return Parts(self.config, self.records, self.state, self.rasa)
 
 
 # ---------------------------------------------------------------------------
@@ -130,32 +145,23 @@ async def _reminder_loop(app: Application, data: BotData) -> None:
     """Each pass: deadline reminders and escalations, reminders of tomorrow's appointments,
     then (from the digest hour, county time) today's daily digests; each is queued once,
     from the database."""
-    from bot.store import prune_processed_updates
-    from records.deadlines import COUNTY_TZ
-    from records.digest import queue_digests
-    from records.outbox import utcnow
-    from records.reminders import queue_reminders, utc_today
-    from records.sessions import queue_session_reminders
-
-    settings, engine, _ = data.require()
+    parts = data.require()
+    config, records = parts.config, parts.records
     assert data.stop is not None
     while not data.stop.is_set():
         try:
-            today = data.today() if data.today else utc_today()
-            report = await asyncio.to_thread(
-                queue_reminders, engine, today=today, days_before=settings.reminder_days
-            )
+            report = await records.queue_reminders(config.reminder_days)
             if report.agency_reminders or report.villager_reminders or report.overdue:
                 log.info("reminders queued: %s", report)
-            await asyncio.to_thread(queue_session_reminders, engine, today=today)
-            if utcnow().astimezone(COUNTY_TZ).hour >= settings.digest_hour:
-                digests = await asyncio.to_thread(queue_digests, engine, today=today)
+            await records.queue_session_reminders()
+            if records.clock.county_hour() >= config.digest_hour:
+                digests = await records.queue_digests()
                 if digests:
                     log.info("daily digests queued: %d", digests)
-            await asyncio.to_thread(prune_processed_updates, engine)
+            await parts.state.prune_processed_updates()
         except Exception:  # noqa: BLE001 - the loop must outlive a database hiccup
             log.exception("reminder pass failed")
-        await _wait(data.stop, settings.reminder_interval_s)
+        await _wait(data.stop, config.reminder_interval_s)
 
 
 async def _backlog_loop(app: Application, data: BotData) -> None:
@@ -181,23 +187,26 @@ async def start_background(app: Application) -> None:
     from bot.delivery import make_send
 
     data: BotData = app.bot_data
-    settings, engine, rasa = data.require()
+    parts = data.require()
+    config = parts.config
     if data.tasks:  # already running (post_init called twice)
         return
-    await rasa.start()
+    assert data.engine is not None
+    await parts.rasa.start()
     data.stop = asyncio.Event()
     data.backlog_kick = asyncio.Event()
     data.dispatcher = Dispatcher(
-        engine,
-        make_send(app.bot, engine),
+        data.engine,
+        make_send(app.bot, parts.records),
         worker_id(),
-        base_delay=timedelta(seconds=settings.outbox_retry_base_s),
+        base_delay=timedelta(seconds=config.outbox_retry_base_s),
         # A send waits at most a few retry_after pauses; the lease must outlast it.
         lease=timedelta(minutes=5),
+        clock=parts.records.clock,
     )
     data.tasks = [
         asyncio.create_task(
-            data.dispatcher.run_forever(idle_seconds=settings.outbox_idle_s, stop=data.stop),
+            data.dispatcher.run_forever(idle_seconds=config.outbox_idle_s, stop=data.stop),
             name="outbox-dispatcher",
         ),
         asyncio.create_task(_reminder_loop(app, data), name="reminders"),

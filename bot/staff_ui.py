@@ -10,14 +10,14 @@ from collections.abc import Iterable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from records.deadlines import local_date, plain_date
-from records.domain import Case, Status
-from records.sessions import CaseSession
-from records.staff import Note
-from knowledge.case_rules import get_case_rules
-from knowledge.loader import get_knowledge
+from knowledge.county import County
 from knowledge.frontend import outcome_label, say, status_label
 from knowledge.text import shorten
+from records.domain.clock import county_date
+from records.domain.deadlines import plain_date
+from records.domain.model import Case, Status
+from records.domain.staff import CaseSession, Note
+from records.services.staff import Action
 
 __all__ = [
     "STAFF_PREFIX",
@@ -49,12 +49,15 @@ class Verb:
     SCHEDULE = "when"
 
 
-#: Outcome a resolving verb records (knowledge/case_rules.yml ``outcomes``).
-OUTCOME_OF_VERB = {
-    Verb.AGREEMENT: "agreement",
-    Verb.NO_AGREEMENT: "no_agreement",
-    Verb.REPLY: "reply",
-    Verb.DONE: "done",
+#: What a button asks records to do (records/services/staff.py decides what that means).
+ACTION_OF_VERB = {
+    Verb.ACCEPT: Action.ACCEPT,
+    Verb.RETURN: Action.RETURN,
+    Verb.ESCALATE: Action.ESCALATE,
+    Verb.AGREEMENT: Action.AGREEMENT,
+    Verb.NO_AGREEMENT: Action.NO_AGREEMENT,
+    Verb.REPLY: Action.REPLY,
+    Verb.DONE: Action.DONE,
 }
 
 
@@ -110,14 +113,14 @@ def handling_keyboard(case: Case) -> InlineKeyboardMarkup:
     )
 
 
-def place_of(case: Case) -> str:
+def place_of(case: Case, county: County) -> str:
     """“共和镇天台村”, or the county name when the place is unknown."""
     j = case.jurisdiction
-    return f"{j.township_name or ''}{j.village_name or ''}" or get_knowledge().county.name
+    return f"{j.township_name or ''}{j.village_name or ''}" or county.knowledge.county.name
 
 
-def _names(case: Case) -> tuple[str, str]:
-    knowledge = get_knowledge()
+def _names(case: Case, county: County) -> tuple[str, str]:
+    knowledge = county.knowledge
     route = knowledge.route_names.get(case.route, case.route)
     dispute = knowledge.dispute_types.get(case.dispute_type)
     return route, dispute.name if dispute else case.dispute_type
@@ -131,14 +134,14 @@ def _facts(case: Case) -> str:
     )
 
 
-def case_card(case: Case, header: str) -> str:
+def case_card(case: Case, header: str, county: County) -> str:
     """A new case for its agency: header, urgency, place, facts, dated deadlines, the ask."""
-    today = local_date(case.created_at)
-    rules = get_case_rules()
+    today = county_date(case.created_at)
+    rules = county.rules
     lines = [header]
     if case.urgent or case.emergency:
         lines.append(say("case_urgent"))
-    lines.append(say("case_place", place=place_of(case)))
+    lines.append(say("case_place", place=place_of(case, county)))
     facts = _facts(case)
     if facts:
         lines.append(say("case_facts", facts=facts))
@@ -157,14 +160,15 @@ def case_card(case: Case, header: str) -> str:
 def timeline(
     case: Case,
     notes: Iterable[Note],
+    county: County,
     *,
     show_phone: bool,
     sessions: Iterable[CaseSession] = (),
 ) -> str:
     """The case, its history, deadlines and notes, for staff and the filing agent."""
-    route, dispute = _names(case)
-    rules = get_case_rules()
-    today = local_date(case.updated_at)
+    route, dispute = _names(case, county)
+    rules = county.rules
+    today = county_date(case.updated_at)
     phone = (case.villager.phone or "") if show_phone else case.villager.phone_masked
     lines = [
         say(
@@ -188,7 +192,7 @@ def timeline(
         lines.append(
             say(
                 "timeline_event",
-                date=plain_date(local_date(event.at), today, rules),
+                date=plain_date(county_date(event.at), today, rules),
                 status=status_label(event.to_status),
                 reason=shorten(reason, 80),
             )
@@ -214,7 +218,7 @@ def timeline(
         lines.append(
             say(
                 "timeline_note",
-                date=plain_date(local_date(note.created_at), today, rules),
+                date=plain_date(county_date(note.created_at), today, rules),
                 author=note.author_name or note.author,
                 text=note.text,
             )

@@ -23,7 +23,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from xiangyin.settings import Settings
+from bot.config import BotConfig
 
 __all__ = ["SECRET_HEADER", "make_webhook_app", "run_webhook"]
 
@@ -59,7 +59,7 @@ def make_webhook_app(application: Application, secret: str, path: str) -> web.Ap
     return web_app
 
 
-async def run_webhook(application: Application, settings: Settings) -> None:
+async def run_webhook(application: Application, settings: BotConfig) -> None:
     """Set the webhook, serve until SIGINT/SIGTERM, then stop everything cleanly."""
     url = settings.telegram_webhook_url
     secret = settings.telegram_webhook_secret

@@ -30,6 +30,7 @@ from knowledge.loader import (
 
 __all__ = [
     "CASE_RULES_FILE",
+    "ROLES",
     "STATUSES",
     "CaseRules",
     "DeadlineTrigger",
@@ -55,6 +56,9 @@ STATUSES: tuple[str, ...] = (
     "returned",
     "escalated",
 )
+
+#: Staff roles (GLOSSARY.md).  Schema too: rights are decided by role (records/domain/staff.py).
+ROLES: tuple[str, ...] = ("mediator", "agent", "agency_staff", "admin")
 
 NonEmptyStr = constr(strip_whitespace=True, min_length=1)
 Id = constr(regex=r"^[a-z0-9_]+$", min_length=1)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import yaml
 
-from knowledge.loader import default_knowledge_root
+from knowledge.loader import KnowledgeError, default_knowledge_root
 
 REQUIRED = (
     "chat_banner",
@@ -208,6 +209,40 @@ def yes_or_no(text: str) -> bool | None:
     if value in words["no"]:
         return False
     return None
+
+
+def check_frontend(root: Path, statuses: tuple[str, ...], roles: tuple[str, ...],
+                   outcomes: tuple[str, ...]) -> list[str]:
+    """Check ``<root>/frontend.yml``: every message and outbox text the front ends say, a
+    label for every status, role and outcome, and placeholders that parse.  Raises
+    KnowledgeError naming the file, the entry and the field."""
+    import string
+
+    path = Path(root) / "frontend.yml"
+    shown = str(path)
+    if not path.is_file():
+        raise KnowledgeError(shown, None, None, "file is missing")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise KnowledgeError(shown, None, None, f"YAML error: {exc}") from exc
+    texts = {"messages": (data.get("messages") or {}, REQUIRED),
+             "outbox": (data.get("outbox") or {}, REQUIRED_OUTBOX)}
+    for field, (section, required) in texts.items():
+        for key in required:
+            if not section.get(key):
+                raise KnowledgeError(shown, key, field, "missing")
+        for key, text in section.items():
+            try:
+                list(string.Formatter().parse(str(text)))
+            except ValueError as exc:
+                raise KnowledgeError(shown, key, field, f"bad placeholder: {exc}") from exc
+    for field, codes in (("statuses", statuses), ("roles", roles), ("outcomes", outcomes)):
+        labels = data.get(field) or {}
+        for code in codes:
+            if not labels.get(code):
+                raise KnowledgeError(shown, code, field, "no plain-words label")
+    return [f"front-end texts: {len(texts['messages'][0])} messages, {len(texts['outbox'][0])} outbox texts"]
 
 
 def say(key: str, **values: object) -> str:

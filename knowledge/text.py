@@ -47,3 +47,11 @@ def shorten(text: str, limit: int = 60) -> str:
     """Text cut to `limit` characters with an ellipsis, for read-backs."""
     text = (text or "").strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def cjk_count(text: str) -> int:
+    """How many Chinese characters ``text`` has."""
+    return len(_CJK.findall(text or ""))

@@ -2,14 +2,15 @@
 
 Rasa's stock REST channel trusts the ``sender`` in the body, so anyone who reaches it can speak
 as any villager.  This one is the same channel (same URL, ``/webhooks/rest/webhook``, same body
-and answer) that refuses every request without the header ``X-Xiangyin-Secret`` carrying the
-secret from ``XIANGYIN_SECRET``.  credentials.yml names it instead of ``rest:``, and Rasa
-refuses to start when the variable is unset.  The bot, ``xiangyin chat``, the benchmarks and
+and answer) that refuses every request without the secret header.  credentials.yml names it
+instead of ``rest:`` and gives it the header's name and the secret (``${XIANGYIN_SECRET}``);
+Rasa refuses to start when the variable is unset.  The bot, ``xiangyin chat``, the benchmarks and
 outside evaluation scripts send the header (README "Security and privacy").
 """
 
 from __future__ import annotations
 
+import hmac
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import UserMessage
@@ -17,17 +18,16 @@ from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
 
-from xiangyin.settings import SECRET_HEADER, secret_matches
-
-
-
 class SecretRestInput(RestInput):
     """RestInput that answers only requests carrying the shared secret."""
 
-    def __init__(self, secret: Text) -> None:
+    def __init__(self, secret: Text, header: Text) -> None:
         if not secret:
             raise ValueError("the REST channel needs a secret: set XIANGYIN_SECRET")
+        if not header:
+            raise ValueError("the REST channel needs the secret header's name (credentials.yml)")
         self.secret = secret
+        self.header = header
 
     @classmethod
     def name(cls) -> Text:
@@ -35,7 +35,8 @@ class SecretRestInput(RestInput):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "SecretRestInput":
-        return cls((credentials or {}).get("secret") or "")
+        credentials = credentials or {}
+        return cls(credentials.get("secret") or "", credentials.get("header") or "")
 
     def _extract_message(self, req: Request) -> Optional[Text]:
         # A number sent as JSON (13987654321 without quotes) is still what was typed.
@@ -47,7 +48,8 @@ class SecretRestInput(RestInput):
 
         @webhook.middleware("request")
         async def require_secret(request: Request) -> Any:
-            if not secret_matches(request.headers.get(SECRET_HEADER), self.secret):
+            given = (request.headers.get(self.header) or "").encode()
+            if not hmac.compare_digest(given, self.secret.encode()):
                 return response.json({"error": "forbidden"}, status=403)
             if request.method == "POST":
                 body = request.json if request.body else None

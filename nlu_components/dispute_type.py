@@ -33,7 +33,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu_components.linear import LinearSettings, LinearTextClassifier
-from nlu_components.route_classifier import cjk_count
+from knowledge.text import cjk_count
 
 logger = logging.getLogger(__name__)
 

@@ -43,18 +43,13 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu_components.linear import LinearSettings, LinearTextClassifier, files_fingerprint
 from knowledge.text import compact
+from knowledge.text import cjk_count
 
 logger = logging.getLogger(__name__)
 
 FALLBACK = "nlu_fallback"
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _CASE_NUMBER = re.compile(r"^(?:MD|XF|FY|BS)-?\d{4}-?[0-9A-Z]{4}$", re.IGNORECASE)
 _DIGITS = re.compile(r"^[\d\s+\-()]{5,}$")
-
-
-def cjk_count(text: str) -> int:
-    """How many Chinese characters `text` has."""
-    return len(_CJK.findall(text or ""))
 
 
 DEFAULTS: Dict[str, Any] = {

@@ -15,7 +15,7 @@ from typing import Callable
 
 import requests
 
-from xiangyin.settings import SECRET_HEADER, settings
+from bot.config import SECRET_HEADER
 from knowledge.frontend import say
 
 MAX_MESSAGE_CHARS = 2000
@@ -28,9 +28,9 @@ class RestClient:
     """Talks to Rasa's REST channel: POST {base}/webhooks/rest/webhook."""
 
     base_url: str
-    sender: str = field(default_factory=lambda: f"terminal-{uuid.uuid4().hex[:12]}")
     #: The shared secret the REST channel asks for (XIANGYIN_SECRET).
-    secret: str = field(default_factory=lambda: settings().secret)
+    secret: str
+    sender: str = field(default_factory=lambda: f"terminal-{uuid.uuid4().hex[:12]}")
     timeout: float = 60.0
     sleep: Callable[[float], None] = time.sleep
 
@@ -78,10 +78,15 @@ def render(replies: list[dict]) -> tuple[list[str], list[dict]]:
 
 
 def run_chat(
-    base_url: str, sender: str | None = None, input_fn=input, print_fn=print, sleep=time.sleep
+    base_url: str,
+    secret: str,
+    sender: str | None = None,
+    input_fn=input,
+    print_fn=print,
+    sleep=time.sleep,
 ) -> int:
     """The interactive loop; returns the exit code."""
-    client = RestClient(base_url, sleep=sleep)
+    client = RestClient(base_url, secret, sleep=sleep)
     if sender:
         client.sender = sender
     print_fn(say("chat_banner"))

@@ -2,7 +2,7 @@
 
 A newcomer plays every side of 乡音 in one terminal: the villager, a mediator and a proxy
 agent.  Nothing here imitates the bot: the real Telegram front end (bot/, with its outbox
-dispatcher and reminder loop) runs against the local Bot API server (bot/localapi), and this
+dispatcher and reminder loop) runs against the local Bot API server (playground/localapi), and this
 module only types into that server as the chosen person and prints what the bot sent them.
 
 * Type as the current person; a number taps that button of the last message with buttons.
@@ -23,9 +23,11 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from xiangyin.settings import Settings
-from knowledge.loader import Knowledge, get_knowledge
+from bot.config import BotConfig
 from knowledge.frontend import say
+from knowledge.loader import Knowledge
+from records.api import AsyncRecords, Records
+from records.domain.identity import TELEGRAM, ChannelIdentity
 
 __all__ = ["Persona", "personas", "play"]
 
@@ -113,26 +115,21 @@ async def _settle(server: Any, before: int) -> None:
             last, count = time.monotonic(), len(server.sent)
 
 
-async def _register(server: Any, engine: Engine, person: Persona) -> None:
+async def _register(server: Any, records: AsyncRecords, person: Persona) -> None:
     """Make ``person`` staff through an invite and /join, unless they already are."""
-    from records.staff import create_invite, get_staff
-
     if person.role is None or person.agency_id is None:
         return
-    member = await asyncio.to_thread(get_staff, engine, person.user_id)
+    member = await records.get_staff(ChannelIdentity(TELEGRAM, str(person.user_id)))
     if member is not None and member.agency_id == person.agency_id and member.role == person.role:
         return
-    code = await asyncio.to_thread(
-        create_invite, engine, person.agency_id, person.role, created_by="playground"
-    )
+    code = await records.create_invite(person.agency_id, person.role, created_by="playground")
     before = len(server.sent)
     server.user_sends_text(person.user_id, f"/join {code}", first_name=person.name)
     await _settle(server, before)
 
 
-def _place_of(people: list[Persona]) -> str:
+def _place_of(people: list[Persona], knowledge: Knowledge) -> str:
     """Where a villager must live for their mediation to reach the playground's mediator."""
-    knowledge = get_knowledge()
     mediator = next((p for p in people if p.role == "mediator"), None)
     agency = knowledge.agencies_by_id.get(mediator.agency_id or "") if mediator else None
     if agency is None:
@@ -153,30 +150,38 @@ def _switch(text: str, people: list[Persona], current: Persona) -> Persona | Non
 
 
 async def play(
-    settings: Settings,
-    rasa_url: str,
+    config: BotConfig,
+    records: Records,
     engine: Engine,
     *,
     input_fn: Callable[[str], str] = input,
     print_fn: Callable[[str], None] = print,
 ) -> int:
-    """Run the bot against the local Bot API server and let the newcomer talk as anyone."""
+    """Run the bot against the local Bot API server and let the newcomer talk as anyone.
+
+    ``config`` is the bot's (its ``rasa_url`` the Rasa server to talk to), ``records`` the
+    case records on ``engine``."""
     from bot.app import build_local_application, serving
+    from bot.state_store import BotStateStore
     from playground.localapi import FakeBotApi
 
-    people = personas(get_knowledge())
+    knowledge = records.county.knowledge
+    people = personas(knowledge)
+    async_records = AsyncRecords(records, workers=4)
     async with FakeBotApi() as server:
-        app = build_local_application(settings, rasa_url, engine, server)
+        app = build_local_application(
+            config, async_records, BotStateStore(engine, records.clock), engine, server
+        )
         async with serving(app):
             for person in people[1:]:
-                await _register(server, engine, person)
+                await _register(server, async_records, person)
             screen = _Screen(server, people)
             current = people[0]
             print_fn(
                 say(
                     "play_banner",
                     people="、".join(p.label for p in people),
-                    place=_place_of(people),
+                    place=_place_of(people, knowledge),
                 )
             )
             for person in people:

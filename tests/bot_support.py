@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
+from datetime import date
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -14,12 +16,18 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from telegram.ext import Application
 
-from playground.localapi import FakeBotApi, SentCall
 from bot.app import build_local_application, serving
-from records.services import SubmitCase, submit_case
-from records.staff import create_invite
-from records.store import UnitOfWork, make_engine, migrate
-from xiangyin.settings import Settings, settings
+from bot.config import BotConfig
+from bot.state_store import BotStateStore
+from playground.localapi import FakeBotApi, SentCall
+from records.adapters.database import make_engine
+from records.adapters.unit_of_work import SqlAlchemyUnitOfWork
+from records.api import AsyncRecords, Records
+from records.domain.clock import Clock
+from records.services.cases import SubmitCase
+from tests.fakes import county
+from xiangyin.commands.database import upgrade
+from xiangyin.settings import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE_NUMBER = re.compile(r"\b(?:MD|XF|FY|BS)-\d{4}-[0-9A-Z]{4}\b")
@@ -27,7 +35,7 @@ TIANTAI_MEDIATION = "gonghe.tiantai.village_mediation"
 GONGHE_MEDIATION = "gonghe.township_mediation"
 
 
-def bot_settings(tmp_path: Path | None = None, **changes: Any) -> Settings:
+def bot_settings(tmp_path: Path | None = None, **changes: Any) -> BotConfig:
     """This process's settings with quick loops (the dispatcher polls every 0.1 s)."""
     defaults: dict[str, Any] = {
         "outbox_idle_s": 0.1,
@@ -42,31 +50,67 @@ def bot_settings(tmp_path: Path | None = None, **changes: Any) -> Settings:
     base = tmp_path if tmp_path is not None else Path(tempfile.mkdtemp(prefix="xiangyin-bot-"))
     defaults["evidence_dir"] = base / "evidence"
     defaults.update(changes)
-    return dataclasses.replace(settings(), **defaults)
+    return dataclasses.replace(settings().bot, **defaults)
 
 
 def fresh_engine(tmp_path: Path) -> Engine:
     """A migrated SQLite database of this test's own."""
     engine = make_engine(f"sqlite:///{tmp_path}/bot.db")
-    migrate(engine)
+    upgrade(engine)
     return engine
 
 
+@functools.lru_cache(maxsize=1)
 def shared_engine() -> Engine:
     """The session's database (DATABASE_URL from conftest), which the action server writes."""
     engine = make_engine(settings().database_url)
-    migrate(engine)
+    upgrade(engine)
     return engine
+
+
+def store(engine: Engine, clock: Clock | None = None) -> Records:
+    """The case records on ``engine`` as the bot sees them (same knowledge, same pepper)."""
+    clock = clock or Clock()
+    return Records(
+        lambda: SqlAlchemyUnitOfWork(engine, clock), county(), clock, settings().secret.encode()
+    )
+
+
+class DayClock(Clock):
+    """The real time, but the county's calendar says ``day``: a reminder or digest pass "on"
+    that day whose messages the running bot (on the real clock) delivers at once."""
+
+    def __init__(self, day: date) -> None:
+        self.day = day
+
+    def today(self) -> date:
+        return self.day
+
+
+def on_day(day: date) -> DayClock:
+    """A clock for a daily pass on ``day``."""
+    return DayClock(day)
 
 
 @asynccontextmanager
 async def running_bot(
-    server: FakeBotApi, rasa_url: str, engine: Engine, settings_: Settings | None = None
+    server: FakeBotApi,
+    rasa_url: str,
+    engine: Engine,
+    settings_: BotConfig | None = None,
+    clock: Clock | None = None,
 ) -> AsyncIterator[Application]:
     """The bot, polling the fake server, with its background loops."""
-    app = build_local_application(settings_ or bot_settings(), rasa_url, engine, server)
-    async with serving(app) as running:
-        yield running
+    config = dataclasses.replace(settings_ or bot_settings(), rasa_url=rasa_url)
+    records = AsyncRecords(store(engine, clock), workers=4)
+    app = build_local_application(
+        config, records, BotStateStore(engine, records.clock), engine, server
+    )
+    try:
+        async with serving(app) as running:
+            yield running
+    finally:
+        records.close()
 
 
 def new_user_id() -> int:
@@ -87,14 +131,14 @@ def file_case(engine: Engine, sender_id: str, route: str = "mediation", **change
         "village_id": "tiantai",
     }
     fields.update(changes)
-    return submit_case(UnitOfWork(engine), SubmitCase(**fields)).number
+    return store(engine).submit_case(SubmitCase(**fields)).number
 
 
 async def join_as(
     server: FakeBotApi, engine: Engine, user_id: int, agency: str, role: str, name: str = "李调解"
 ) -> None:
     """Register a staff member the only way there is: an invite code and /join."""
-    code = create_invite(engine, agency, role, created_by="test")
+    code = store(engine).create_invite(agency, role, created_by="test")
     before = len(messages_to(server, user_id))
     server.user_sends_text(user_id, f"/join {code}", first_name=name)
     await server.wait_for_messages(user_id, before + 1)
@@ -127,3 +171,17 @@ def buttons(call: SentCall) -> dict[str, str]:
     """Button title → callback_data of a sent message."""
     rows = (call.reply_markup or {}).get("inline_keyboard", [])
     return {b["text"]: b.get("callback_data", "") for row in rows for b in row}
+
+
+def sessions_of(engine: Engine, number: str) -> list[Any]:
+    """A case's appointments, as stored."""
+    uow = SqlAlchemyUnitOfWork(engine, Clock())
+    with uow.reading():
+        return uow.sessions.for_case(number)
+
+
+def add_session(engine: Engine, number: str, day: date, details: str) -> None:
+    """An appointment written straight into the store."""
+    with SqlAlchemyUnitOfWork(engine, Clock()) as uow:
+        uow.sessions.add(number, day, details, "tg:1", uow.clock.now())
+        uow.commit()

@@ -37,6 +37,22 @@ def dispatcher() -> CollectingDispatcher:
     return CollectingDispatcher()
 
 
+@pytest.fixture(autouse=True)
+def action_records():
+    """The actions' dependencies, as `xiangyin actions` gives them, on an in-memory store:
+    the store, to look at what an action filed."""
+    from actions.common import ActionContext, configure
+    from knowledge.dialogue import dialogue_words
+    from records.api import AsyncRecords
+    from tests.fakes import fake_records
+
+    records, store = fake_records()
+    async_records = AsyncRecords(records, workers=2)
+    configure(ActionContext(async_records, records.county, dialogue_words()))
+    yield store
+    async_records.close()
+
+
 def tracker_from_fixture(name: str, **changes: Any) -> Tracker:
     """A Tracker from tests/fixtures/<name>.json, with top-level fields replaced."""
     state = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))

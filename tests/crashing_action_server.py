@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from records.store import UnitOfWork
+from records.adapters.unit_of_work import SqlAlchemyUnitOfWork as UnitOfWork
 
 _original_commit = UnitOfWork.commit
 
@@ -26,6 +26,6 @@ def _commit_then_hang(self):
 UnitOfWork.commit = _commit_then_hang
 
 if __name__ == "__main__":
-    from actions.server import main
+    from xiangyin.cli import main
 
-    sys.exit(main(["--port", sys.argv[1]]))
+    sys.exit(main(["actions", "--port", sys.argv[1]]))

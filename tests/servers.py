@@ -21,7 +21,7 @@ LOGS = ROOT / "results" / "test-logs"
 
 def secret_headers() -> dict[str, str]:
     """The header the REST channel and the action server ask for."""
-    from xiangyin.settings import SECRET_HEADER
+    from bot.config import SECRET_HEADER
 
     return {SECRET_HEADER: os.environ["XIANGYIN_SECRET"]}
 
@@ -69,7 +69,7 @@ def spawn(name: str, args: list[str], env: dict | None = None) -> subprocess.Pop
 @contextmanager
 def action_server(env: dict | None = None, port: int = ACTION_PORT) -> Iterator[subprocess.Popen]:
     """The real action server (rasa_sdk) on `port`."""
-    process = spawn("actions", [sys.executable, "-m", "actions.server", "--port", str(port)], env)
+    process = spawn("actions", [sys.executable, "-m", "xiangyin", "actions", "--port", str(port)], env)
     try:
         wait_for(f"http://127.0.0.1:{port}/health", process)
         yield process

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.servers import ACTION_PORT, api_token, secret_headers
-from xiangyin.settings import SECRET_HEADER
+from bot.config import SECRET_HEADER
 from nlu_components.server import _serve_with_auth, secure_arguments
 
 A_TRACKER_CALL = {
@@ -101,10 +101,15 @@ def test_the_http_api_never_runs_without_a_token(monkeypatch):
 
 
 def test_the_action_server_will_not_start_without_a_secret(monkeypatch):
-    from actions.server import main
+    from xiangyin.cli import main
+    from xiangyin.settings import settings
 
     monkeypatch.delenv("XIANGYIN_SECRET", raising=False)
-    assert main(["--port", "0"]) == 2
+    settings.cache_clear()
+    try:
+        assert main(["actions", "--port", "0"]) == 2
+    finally:
+        settings.cache_clear()
 
 
 def test_make_run_makes_a_secret_for_its_children(monkeypatch):
@@ -127,5 +132,6 @@ def test_the_secret_reaches_the_channel_and_the_action_endpoint(monkeypatch):
     channels = read_config_file(ROOT / "credentials.yml")
     assert list(channels) == ["nlu_components.channel.SecretRestInput"]  # no stock `rest:`
     assert channels["nlu_components.channel.SecretRestInput"]["secret"] == "s3cret-for-this-test"
+    assert channels["nlu_components.channel.SecretRestInput"]["header"] == SECRET_HEADER
     endpoint = read_endpoint_config(str(ROOT / "endpoints.yml"), "action_endpoint")
     assert endpoint.headers[SECRET_HEADER] == "s3cret-for-this-test"

@@ -6,6 +6,8 @@ replies, handler errors — the real PTB Application against FakeBotApi.
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 from collections.abc import AsyncIterator
 
@@ -14,7 +16,9 @@ import pytest
 from playground.localapi import FakeBotApi
 from bot.app import build_application
 from bot.render import MAX_CALLBACK_BYTES, callback_data_for, payload_of, split_text, utf16_len
-from bot.store import backlog_count
+from bot.state_store import BotStateStore
+from records.api import AsyncRecords
+from records.domain.clock import Clock
 from bot_support import (
     bot_settings,
     buttons,
@@ -22,6 +26,7 @@ from bot_support import (
     messages_to,
     new_user_id,
     running_bot,
+    store,
     wait_for_text,
 )
 from rasa_stub import StubRasa
@@ -161,13 +166,14 @@ async def test_rasa_down_keeps_the_message_and_relays_it_when_back(server, rasa,
         server.user_sends_text(user, "我要反映低保的事")
         await wait_for_text(server, user, say("saved_for_later"))
         server.user_sends_text(user, "第二句")  # queued behind the first
-        await server.wait_for(lambda: backlog_count(engine) == 2)
+        waiting = BotStateStore(engine, Clock())._backlog_count
+        await server.wait_for(lambda: waiting() == 2)
         assert say("server_down") in [c.text for c in messages_to(server, user)]
         rasa.down = False
         app.bot_data.backlog_kick.set()
         await wait_for_text(server, user, "收到：第二句")
     assert rasa.texts() == ["我要反映低保的事", "第二句"]
-    assert backlog_count(engine) == 0
+    assert waiting() == 0
 
 
 async def test_long_replies_are_split_and_long_button_payloads_survive(server, rasa, tmp_path):
@@ -222,7 +228,7 @@ async def test_a_handler_error_is_logged_without_phone_numbers_and_the_user_is_t
 ):
     user = new_user_id()
     rasa.garbage = True  # Rasa answers something that is not JSON
-    caplog.set_level(logging.ERROR, logger="bot.handlers")
+    caplog.set_level(logging.ERROR, logger="bot.handlers.common")
     async with running_bot(server, rasa.url, fresh_engine(tmp_path)):
         server.user_sends_text(user, "我的电话13987654321，身份证532322199001010017")
         await wait_for_text(server, user, say("something_went_wrong"))
@@ -237,7 +243,7 @@ async def test_a_photo_sent_before_the_case_is_filed_is_kept_and_attached_to_it(
     from sqlalchemy import select
 
     from bot_support import file_case
-    from records.orm import evidence
+    from records.adapters.orm import evidence
 
     user = new_user_id()
     engine = fresh_engine(tmp_path)
@@ -304,7 +310,7 @@ def test_long_payloads_map_through_a_per_chat_key():
 
 def test_the_bot_will_not_start_without_a_token():
     with pytest.raises(ValueError):
-        build_application(bot_settings(telegram_token=None), "http://x", None)  # type: ignore[arg-type]
+        build_application(bot_settings(telegram_token=None), None, None, None)  # type: ignore[arg-type]
 
 
 async def test_webhook_mode_accepts_only_telegrams_secret(server, rasa, tmp_path):
@@ -314,10 +320,12 @@ async def test_webhook_mode_accepts_only_telegrams_secret(server, rasa, tmp_path
     from bot.webhook import SECRET_HEADER, make_webhook_app
 
     user = new_user_id()
+    engine = fresh_engine(tmp_path)
     app = build_application(
-        bot_settings(),
-        rasa.url,
-        fresh_engine(tmp_path),
+        dataclasses.replace(bot_settings(), rasa_url=rasa.url),
+        AsyncRecords(store(engine), workers=2),
+        BotStateStore(engine, Clock()),
+        engine,
         base_url=server.base_url,
         base_file_url=server.base_file_url,
         token=server.token,
@@ -355,9 +363,12 @@ async def test_webhook_mode_accepts_only_telegrams_secret(server, rasa, tmp_path
     assert rasa.texts() == ["你好"]
 
 
-def test_python_m_bot_refuses_to_start_without_a_token(monkeypatch):
-    from bot.__main__ import main
+def test_xiangyin_bot_refuses_to_start_without_a_token(monkeypatch):
+    from xiangyin.cli import main as cli
     from xiangyin.settings import settings
+
+    def main() -> int:
+        return cli(["bot"])
 
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     monkeypatch.delenv("PTB_TIMEDELTA", raising=False)  # main() may opt in; undone after
@@ -384,7 +395,7 @@ async def test_updates_the_bot_does_not_expect_do_no_harm(server, rasa, tmp_path
     assert rasa.texts() == ["第一句", "第二句"]
 
 
-async def test_python_m_bot_runs_the_bot_until_sigterm(server, rasa, tmp_path):
+async def test_xiangyin_bot_runs_the_bot_until_sigterm(server, rasa, tmp_path):
     import asyncio
     import os
     import signal
@@ -405,6 +416,7 @@ async def test_python_m_bot_runs_the_bot_until_sigterm(server, rasa, tmp_path):
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
+        "xiangyin",
         "bot",
         cwd=ROOT,
         env=env,
@@ -424,13 +436,13 @@ async def test_python_m_bot_runs_the_bot_until_sigterm(server, rasa, tmp_path):
 async def test_the_error_log_masks_numbers_in_the_exception_and_its_traceback(caplog):
     from types import SimpleNamespace
 
-    from bot.handlers import on_error
+    from bot.handlers.common import on_error
 
     try:
         raise ValueError("村民说：我的电话13987654321，身份证532322199001010017")
     except ValueError as exc:
         error = exc
-    caplog.set_level(logging.ERROR, logger="bot.handlers")
+    caplog.set_level(logging.ERROR, logger="bot.handlers.common")
     await on_error(None, SimpleNamespace(error=error, bot=None))
     assert "139****4321" in caplog.text and "Traceback" in caplog.text
     assert "13987654321" not in caplog.text and "532322199001010017" not in caplog.text

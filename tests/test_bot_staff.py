@@ -23,15 +23,15 @@ from bot_support import (
     join_as,
     messages_to,
     new_user_id,
+    on_day,
     running_bot,
+    sessions_of,
+    store,
     wait_for_text,
 )
 from rasa_stub import StubRasa
-from records.deadlines import local_date
-from records.orm import case_notes, outbox, reminders_sent, staff
-from records.reminders import queue_reminders
-from records.services import get_case
-from records.store import UnitOfWork
+from records.adapters.orm import case_notes, outbox, reminders_sent, staff
+from records.domain.clock import county_date
 from knowledge.frontend import say
 
 
@@ -50,9 +50,7 @@ async def rasa() -> AsyncIterator[StubRasa]:
 async def test_a_one_time_invite_makes_staff_and_a_claim_does_not(server, rasa, tmp_path):
     engine = fresh_engine(tmp_path)
     mediator, impostor = new_user_id(), new_user_id()
-    from records.staff import create_invite
-
-    code = create_invite(engine, TIANTAI_MEDIATION, "mediator", created_by="test")
+    code = store(engine).create_invite(TIANTAI_MEDIATION, "mediator", created_by="test")
     async with running_bot(server, rasa.url, engine):
         server.user_sends_text(impostor, "/join 我是调解员")
         server.user_sends_text(mediator, f"/join {code}", first_name="李调解")
@@ -69,8 +67,8 @@ async def test_a_one_time_invite_makes_staff_and_a_claim_does_not(server, rasa, 
     assert sum("邀请码不对" in t for t in impostor_texts) == 2
     assert "只给登记过的工作人员用" in impostor_texts[-1]
     with engine.connect() as conn:
-        rows = conn.execute(select(staff.c.telegram_user_id, staff.c.role)).all()
-    assert [(r.telegram_user_id, r.role) for r in rows] == [(mediator, "mediator")]
+        rows = conn.execute(select(staff.c.channel, staff.c.channel_user_id, staff.c.role)).all()
+    assert [tuple(r) for r in rows] == [("tg", str(mediator), "mediator")]
 
 
 async def test_a_new_case_reaches_the_mediator_who_accepts_talks_and_records_an_agreement(
@@ -137,7 +135,7 @@ async def test_a_new_case_reaches_the_mediator_who_accepts_talks_and_records_an_
         assert "双方已签字" in timeline.text and "调解成功" in timeline.text
         assert app.bot_data.engine is engine
 
-    case = get_case(UnitOfWork(engine), number)
+    case = store(engine).get_case(number)
     assert case.status.value == "resolved" and case.outcome == "agreement"
     assert case.history[-1].details["terms"] == "王家赔苞谷钱500元"
 
@@ -164,7 +162,7 @@ async def test_a_hand_back_asks_why_and_reroutes_to_the_next_agency(server, rasa
         await server.wait_for(
             lambda: any("只给" in (a.text or "") for a in server.callback_answers)
         )
-    case = get_case(UnitOfWork(engine), number)
+    case = store(engine).get_case(number)
     assert case.agency.id == GONGHE_MEDIATION and case.status.value == "routed"
     assert any(e.reason == "涉及两个村，村里调不了" for e in case.history)
 
@@ -217,22 +215,22 @@ async def test_reminders_come_once_and_an_overdue_case_is_escalated(server, rasa
             dispute_type="labour",
             facts={"facts": "老板欠我三个月工资不给"},
         )
-        case = get_case(UnitOfWork(engine), number)
+        case = store(engine).get_case(number)
         due = case.deadline("legal_aid_decision").due
         await wait_for_text(server, bureau, number)
 
         three_days_before = date.fromordinal(due.toordinal() - 3)
-        first = queue_reminders(engine, today=three_days_before)
-        again = queue_reminders(engine, today=three_days_before)
+        first = store(engine, on_day(three_days_before)).queue_reminders()
+        again = store(engine, on_day(three_days_before)).queue_reminders()
         assert (first.agency_reminders, again.agency_reminders) == (1, 0)
         reminder = await wait_for_text(server, bureau, "还有3天到期")
         assert number in reminder.text
 
-        overdue = queue_reminders(engine, today=due + timedelta(days=1))
+        overdue = store(engine, on_day(due + timedelta(days=1))).queue_reminders()
         assert overdue.overdue == 1
         await wait_for_text(server, bureau, "已过期")
-        assert queue_reminders(engine, today=due + timedelta(days=2)).overdue == 0
-    case = get_case(UnitOfWork(engine), number)
+        assert store(engine, on_day(due + timedelta(days=2))).queue_reminders().overdue == 0
+    case = store(engine).get_case(number)
     assert any(e.to_status.value == "escalated" for e in case.history)
     with engine.connect() as conn:
         kinds = sorted(r.kind for r in conn.execute(select(reminders_sent)))
@@ -280,7 +278,7 @@ async def test_a_petition_answered_in_writing_tells_the_villager_the_review_wind
         await wait_for_text(server, clerk, "已记录")
         told = await wait_for_text(server, villager, "书面答复")
         assert "复查" in told.text  # the 30-day 复查 window, with its date
-    case = get_case(UnitOfWork(engine), number)
+    case = store(engine).get_case(number)
     assert case.outcome == "reply" and case.deadline("petition_review_request") is not None
 
 
@@ -316,7 +314,7 @@ async def test_a_staff_member_can_take_back_a_tap_with_cancel(server, rasa, tmp_
         await wait_for_text(server, mediator, "已取消")
         server.user_sends_text(mediator, "这句不是理由")  # now an ordinary message
         await wait_for_text(server, mediator, "收到：这句不是理由")
-    assert get_case(UnitOfWork(engine), number).status.value == "routed"
+    assert store(engine).get_case(number).status.value == "routed"
 
 
 async def test_a_voice_note_reaches_the_mediator_to_listen_and_the_villager_is_told(
@@ -391,8 +389,7 @@ async def test_each_staff_member_gets_one_daily_digest_of_open_cases_nearest_dea
     server, rasa, tmp_path
 ):
     from bot_support import bot_settings
-    from records.digest import queue_digests
-    from records.orm import digests_sent
+    from records.adapters.orm import digests_sent
 
     engine = fresh_engine(tmp_path)
     mediator, idle_mediator, villager = new_user_id(), new_user_id(), new_user_id()
@@ -404,22 +401,22 @@ async def test_each_staff_member_gets_one_daily_digest_of_open_cases_nearest_dea
         card = await wait_for_text(server, mediator, second)
         server.user_taps_button(mediator, card, buttons(card)["接收"])  # now it has a deadline
         await wait_for_text(server, mediator, "已接收")
-        today = local_date(get_case(UnitOfWork(engine), first).created_at)
-        assert queue_digests(engine, today=today) == 1  # the idle mediator gets none
-        assert queue_digests(engine, today=today) == 0  # once a day, however often it runs
+        today = county_date(store(engine).get_case(first).created_at)
+        assert store(engine, on_day(today)).queue_digests() == 1  # the idle mediator gets none
+        assert store(engine, on_day(today)).queue_digests() == 0  # once a day, however often it runs
         digest = await wait_for_text(server, mediator, "您手上有 2 件事在办")
         header, nearest, undated = digest.text.split("\n")
         assert nearest.startswith(f"{second} 张美华：已受理") and "期限" in nearest
         assert undated.startswith(first) and undated.endswith("暂无期限")
-        assert queue_digests(engine, today=today + timedelta(days=1)) == 1
+        assert store(engine, on_day(today + timedelta(days=1))).queue_digests() == 1
         await server.wait_for(
             lambda: sum("件事在办" in (c.text or "") for c in messages_to(server, mediator)) == 2
         )
     assert not any("件事在办" in (c.text or "") for c in messages_to(server, idle_mediator))
     with engine.connect() as conn:
-        assert conn.execute(select(digests_sent.c.staff_user_id)).scalars().all() == [
-            mediator,
-            mediator,
+        assert conn.execute(select(digests_sent.c.staff)).scalars().all() == [
+            f"tg:{mediator}",
+            f"tg:{mediator}",
         ]
 
 
@@ -463,13 +460,14 @@ async def test_an_agents_filing_mode_and_button_payloads_survive_a_restart(serve
         server.user_taps_button(agent, with_button, buttons(with_button)["长按钮"])
         await server.wait_for(lambda: long_payload in rasa.texts())
     senders = {m["sender"] for m in rasa.received}
-    assert senders == {f"agent:{agent}:张美华"}  # still filing for her after the restart
+    [sender] = senders  # still filing for her after the restart, in one conversation …
+    assert sender.startswith(f"agent:{agent}:") and "张美华" not in sender  # … named by no name
+    assert {m["metadata"]["on_behalf_of"] for m in rasa.received} == {"张美华"}
 
 
 async def test_the_mediator_sets_a_session_and_the_villager_is_told_and_reminded(
     server, rasa, tmp_path
 ):
-    from records.sessions import queue_session_reminders, sessions_for
 
     engine = fresh_engine(tmp_path)
     mediator, villager = new_user_id(), new_user_id()
@@ -488,10 +486,10 @@ async def test_the_mediator_sets_a_session_and_the_villager_is_told_and_reminded
         told = await wait_for_text(server, villager, "约您")
         assert number in told.text and "明天下午2点，天台村委会" in told.text
         assert "天台村人民调解委员会" in told.text
-        [appointment] = sessions_for(engine, number)
+        [appointment] = sessions_of(engine, number)
         today = appointment.day - timedelta(days=1)
-        assert queue_session_reminders(engine, today=today) == 1
-        assert queue_session_reminders(engine, today=today) == 0  # once
+        assert store(engine, on_day(today)).queue_session_reminders() == 1
+        assert store(engine, on_day(today)).queue_session_reminders() == 0  # once
         await wait_for_text(server, villager, "⏰ 提醒：明天")
         server.user_sends_text(mediator, f"/case {number}")
         shown = await wait_for_text(server, mediator, "约见：明天下午2点，天台村委会")
@@ -549,7 +547,6 @@ async def test_in_a_talk_a_voice_note_reaches_the_mediator_once(server, rasa, tm
 
 
 async def test_a_proxy_agent_gets_a_digest_of_the_cases_they_filed(server, rasa, tmp_path):
-    from records.digest import queue_digests
 
     engine = fresh_engine(tmp_path)
     agent = new_user_id()
@@ -564,20 +561,19 @@ async def test_a_proxy_agent_gets_a_digest_of_the_cases_they_filed(server, rasa,
             filed_by=f"tg:{agent}",
             name="张美华",
         )
-        today = local_date(get_case(UnitOfWork(engine), number).created_at)
-        assert queue_digests(engine, today=today) == 1
+        today = county_date(store(engine).get_case(number).created_at)
+        assert store(engine, on_day(today)).queue_digests() == 1
         digest = await wait_for_text(server, agent, "您手上有 1 件事在办")
         assert f"{number} 张美华" in digest.text
 
 
 def test_a_moved_appointment_is_not_reminded_of_on_its_old_day(tmp_path):
-    from records.sessions import queue_session_reminders, schedule_session
+    from bot_support import add_session
 
     engine = fresh_engine(tmp_path)
     number = file_case(engine, f"tg:{new_user_id()}")
-    case = get_case(UnitOfWork(engine), number)
     today = date(2026, 11, 27)
-    schedule_session(engine, case, today + timedelta(days=1), "明天下午2点，村委会", "tg:1")
-    schedule_session(engine, case, today + timedelta(days=3), "改到周一上午，村委会", "tg:1")
-    assert queue_session_reminders(engine, today=today) == 0
-    assert queue_session_reminders(engine, today=today + timedelta(days=2)) == 1
+    add_session(engine, number, today + timedelta(days=1), "明天下午2点，村委会")
+    add_session(engine, number, today + timedelta(days=3), "改到周一上午，村委会")
+    assert store(engine, on_day(today)).queue_session_reminders() == 0
+    assert store(engine, on_day(today + timedelta(days=2))).queue_session_reminders() == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from records.case_number import (
+from records.domain.case_number import (
     ALPHABET,
     PREFIXES,
     find_case_number,
@@ -20,33 +20,31 @@ from records.case_number import (
     new_case_number,
     normalize,
 )
-from knowledge.case_rules import get_case_rules, load_case_rules
-from records.deadlines import (
+from knowledge.case_rules import load_case_rules
+from records.domain.deadlines import (
     case_deadline,
     deadlines_on,
     due_at,
     due_date,
-    local_date,
     plain_date,
 )
-from records.domain import (
+from records.domain.clock import county_date
+from records.domain.model import (
     ALLOWED_TRANSITIONS,
     AgencyRef,
     Case,
     CaseError,
-    CaseRouted,
-    EmergencyReported,
     IllegalTransition,
     Jurisdiction,
     NumberAlreadyFixed,
     Status,
-    StatusChanged,
     Villager,
 )
-from records.legal_aid import parse_time_limit, screen
-from records.routing import route_case
-from records.services import next_date_that_matters
-from knowledge.loader import KnowledgeError, get_knowledge, load_knowledge
+from records.domain.events import CaseRouted, EmergencyReported, StatusChanged
+from records.domain.legal_aid import parse_time_limit, screen
+from records.domain.routing import route_case
+from knowledge.loader import KnowledgeError, load_knowledge
+from tests.fakes import county
 
 REPO = Path(__file__).resolve().parent.parent
 AT = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)  # Fri 20 Nov 2026, 10:00 in Mouding
@@ -54,12 +52,12 @@ AT = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)  # Fri 20 Nov 2026, 10:00
 
 @pytest.fixture(scope="module")
 def knowledge():
-    return get_knowledge()
+    return county().knowledge
 
 
 @pytest.fixture(scope="module")
 def rules():
-    return get_case_rules()
+    return county().rules
 
 
 VILLAGE = AgencyRef("gonghe.tiantai.village_mediation", "天台村人民调解委员会")
@@ -578,13 +576,13 @@ def test_the_next_date_that_matters_is_the_earliest_upcoming_one(knowledge, rule
             rules=rules,
         )
     )
-    assert next_date_that_matters(case, date(2026, 11, 1)).deadline_id == "petition_handling"
-    assert next_date_that_matters(case, date(2026, 12, 20)).deadline_id == "petition_extension"
-    assert next_date_that_matters(case, date(2027, 2, 1)) is None
+    assert case.next_deadline(date(2026, 11, 1)).deadline_id == "petition_handling"
+    assert case.next_deadline(date(2026, 12, 20)).deadline_id == "petition_extension"
+    assert case.next_deadline(date(2027, 2, 1)) is None
 
 
 def test_the_county_date_of_an_instant_is_in_china_standard_time():
-    assert local_date(datetime(2026, 11, 19, 17, 0, tzinfo=timezone.utc)) == date(2026, 11, 20)
+    assert county_date(datetime(2026, 11, 19, 17, 0, tzinfo=timezone.utc)) == date(2026, 11, 20)
 
 
 # ---------------------------------------------------------------------------

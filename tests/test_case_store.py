@@ -1,9 +1,11 @@
-"""Behaviour of the case store, the service layer and the outbox dispatcher.
+"""The case store on real databases: migrations, the SQL unit of work, the outbox
+dispatcher, concurrency, and what a database error may print.  (The use cases themselves are
+tested without a database: tests/test_case_services.py.)
 
 Every test runs twice: on a SQLite file in tmp_path and on PostgreSQL (127.0.0.1:5432,
 database ``test``, user postgres or root, trust auth) in a schema of its own,
 ``xiangyin_test_<random>``, created for the test and dropped afterwards.  The schema is
-always created by the Alembic migrations (records.store.migrate), as in production.
+always created by the migrations (xiangyin migrate's ``upgrade``), as in production.
 Deselect the PostgreSQL runs with ``-m "not postgres"``; point them elsewhere with
 XIANGYIN_TEST_POSTGRES_URL.
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import threading
 import time
 from collections.abc import Iterator
@@ -27,27 +28,21 @@ from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from records.case_number import is_valid
-from records.domain import IllegalTransition, Status
-from records.orm import case_deadlines, case_events, cases, metadata, outbox
-from records.outbox import Dispatcher, NewMessage, OutboxMessage, outbox_counts, requeue_dead
-from records.services import (
-    NoAgencyAvailable,
-    SubmitCase,
-    cases_for_villager,
-    find_case_for_villager,
-    get_case,
-    submit_case,
-    transition,
-)
-from records.store import (
-    ConcurrentUpdate,
-    StoreError,
-    UnitOfWork,
-    make_engine,
-    migrate,
-    scratch_schema,
-)
+from sqlalchemy import insert
+
+from records.adapters.database import make_engine, scratch_schema
+from records.adapters.orm import case_deadlines, case_events, cases, metadata, outbox
+from records.adapters.outbox import Dispatcher, OutboxMessage, outbox_counts, requeue_dead
+from records.adapters.repository import StoreError
+from records.adapters.unit_of_work import SqlAlchemyUnitOfWork
+from records.api import Records
+from records.domain.case_number import is_valid
+from records.domain.clock import FixedClock, naive_utc
+from records.domain.model import Status
+from records.services.cases import SubmitCase
+from records.services.unit_of_work import ConcurrentUpdate
+from tests.fakes import county
+from xiangyin.commands.database import upgrade
 
 AT = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)  # Fri 20 Nov 2026, 10:00 in Mouding
 
@@ -85,7 +80,13 @@ def postgres_url() -> str:
 
 def postgres_schema(url: str) -> contextlib.AbstractContextManager[Engine]:
     """An engine whose search_path is a fresh schema, migrated; the schema is dropped after."""
-    return scratch_schema(url, "xiangyin_test", pool_size=25, max_overflow=10)
+    return scratch_schema(url, "xiangyin_test", pool_size=25, max_overflow=10, prepare=upgrade)
+
+
+def records(engine: Engine, clock: FixedClock | None = None) -> Records:
+    """The case records on ``engine``, with the shipped knowledge."""
+    clock = clock or FixedClock(AT)
+    return Records(lambda: SqlAlchemyUnitOfWork(engine, clock), county(), clock, b"pepper")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -96,7 +97,7 @@ def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:
             yield pg
         return
     sqlite = make_engine(f"sqlite:///{tmp_path / 'cases.db'}")
-    migrate(sqlite)
+    upgrade(sqlite)
     yield sqlite
     sqlite.dispose()
 
@@ -162,16 +163,27 @@ def mediation(key: str = "conv-2:1763604000.2", sender: str = "tg:2002", **chang
 def test_migrate_creates_the_case_tables_and_running_it_again_changes_nothing(engine):
     names = set(inspect(engine).get_table_names())
     assert {"cases", "case_events", "case_deadlines", "outbox", "alembic_version"} <= names
-    migrate(engine)
+    assert {"processed_updates", "bot_state", "relay_backlog", "bot_alembic_version"} <= names
+    upgrade(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
+        assert conn.execute(text("SELECT version_num FROM bot_alembic_version")).scalar_one() == "b0001"
 
 
 def test_the_migrations_build_exactly_the_tables_the_code_describes(engine):
+    from bot.state_store import metadata as bot_metadata
+
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        differences = compare_metadata(context, metadata)
-    assert differences == []
+        for tables in (metadata, bot_metadata):
+            context = MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    "include_object": lambda o, name, type_, r, c, t=tables: type_ != "table"
+                    or name in t.tables,
+                },
+            )
+            assert compare_metadata(context, tables) == []
 
 
 # ---------------------------------------------------------------------------
@@ -180,7 +192,7 @@ def test_the_migrations_build_exactly_the_tables_the_code_describes(engine):
 
 
 def test_submitting_a_petition_writes_case_history_deadlines_and_outbox_together(engine):
-    result = submit_case(UnitOfWork(engine), petition())
+    result = records(engine).submit_case(petition())
     assert result.created and is_valid(result.number) and result.number.startswith("XF-2611-")
     assert (count(engine, cases), count(engine, case_events), count(engine, case_deadlines)) == (
         1,
@@ -196,7 +208,7 @@ def test_submitting_a_petition_writes_case_history_deadlines_and_outbox_together
     assert message.payload["number"] == result.number and message.delivered_at is None
     assert "13987654321" not in str(message.payload)
 
-    stored = get_case(UnitOfWork(engine), result.number)
+    stored = records(engine).get_case(result.number)
     assert stored.status is Status.ROUTED and stored.agency.name == "牟定县信访局"
     assert stored.villager.phone == "13987654321" and stored.jurisdiction.village_name == "天台村"
     assert [(e.from_status, e.to_status) for e in stored.history] == [
@@ -217,215 +229,19 @@ def test_a_failure_in_the_middle_of_a_submission_leaves_nothing_behind(engine, m
         raise RuntimeError("outbox unavailable")
 
     # The case, its history and deadlines are already inserted when the outbox is written.
-    monkeypatch.setattr("records.store.messages_for_event", broken)
+    monkeypatch.setattr("records.services.unit_of_work.messages_for_event", broken)
     with pytest.raises(RuntimeError, match="outbox unavailable"):
-        submit_case(UnitOfWork(engine), petition())
+        records(engine).submit_case(petition())
     assert [count(engine, t) for t in (cases, case_events, case_deadlines, outbox)] == [0, 0, 0, 0]
-
-
-def test_submitting_the_same_confirmation_again_returns_the_existing_case(engine):
-    first = submit_case(UnitOfWork(engine), petition())
-    again = submit_case(UnitOfWork(engine), petition())
-    assert (again.number, again.created) == (first.number, False)
-    assert again.case.status is Status.ROUTED
-    assert (count(engine, cases), count(engine, outbox)) == (1, 1)
-
-
-def test_a_case_number_already_taken_is_replaced_by_a_fresh_one(engine):
-    first = submit_case(UnitOfWork(engine), petition(key="a"), rng=random.Random(42))
-    second = submit_case(UnitOfWork(engine), petition(key="b"), rng=random.Random(42))
-    assert second.number != first.number and is_valid(second.number)
-    assert count(engine, cases) == 2
-
-
-def test_a_villager_never_sees_someone_elses_case(engine):
-    mine = submit_case(UnitOfWork(engine), petition(sender="tg:1001"))
-    uow = UnitOfWork(engine)
-    assert find_case_for_villager(uow, "tg:9999", mine.number) is None
-    assert (
-        find_case_for_villager(uow, "tg:1001", mine.number.lower().replace("-", "")).number
-        == mine.number
-    )
-    assert find_case_for_villager(uow, "tg:1001", "XF-2611-OOOO") is None
-    assert cases_for_villager(uow, "tg:9999") == []
-
-
-def test_a_villagers_cases_are_listed_newest_first(engine):
-    older = submit_case(UnitOfWork(engine), petition(key="k1"))
-    newer = submit_case(
-        UnitOfWork(engine),
-        mediation(key="k2", sender="tg:1001", submitted_at=AT + timedelta(days=1)),
-    )
-    submit_case(UnitOfWork(engine), mediation(key="k3", sender="tg:7777"))
-    assert [c.number for c in cases_for_villager(UnitOfWork(engine), "tg:1001")] == [
-        newer.number,
-        older.number,
-    ]
-
-
-def test_a_redirected_petition_is_recorded_closed_with_its_legal_route(engine):
-    result = submit_case(
-        UnitOfWork(engine),
-        petition(facts={"facts": "法院判决不服，法院判得不公", "petition_request": "让信访局管"}),
-    )
-    stored = get_case(UnitOfWork(engine), result.number)
-    assert stored.status is Status.CLOSED and stored.redirected and stored.agency is None
-    assert stored.redirect.legal_route == "litigation" and stored.redirect.article == "31(1)"
-    assert "legal_aid" in stored.also_offer and stored.screening is not None
-    assert stored.deadlines == [] and count(engine, outbox) == 0
-
-
-def test_an_emergency_is_recorded_and_the_police_and_the_village_are_told(engine):
-    result = submit_case(
-        UnitOfWork(engine),
-        mediation(facts={"facts": "他拿着刀在我家门口吼，说要砍人", "other_party": "王老三"}),
-    )
-    assert result.case.emergency and result.case.urgent
-    assert result.case.agency.id == "gonghe.police_station"
-    sent = {(m.recipient_id, m.kind, m.payload["priority"]) for m in outbox_rows(engine)}
-    assert sent == {
-        ("gonghe.police_station", "case_assigned", "emergency"),
-        ("gonghe.tiantai.village_mediation", "emergency_notice", "emergency"),
-    }
-
-
-def test_a_legal_aid_application_stores_its_screening_and_art_44_urgency(engine):
-    result = submit_case(
-        UnitOfWork(engine),
-        SubmitCase(
-            submission_key="la-1",
-            route="legal_aid",
-            sender_id="tg:3003",
-            dispute_type="labour",
-            facts={
-                "facts": "在工地打工，包工头欠我三个月工资",
-                "time_limit": "还有5天",
-                "economic_status": "外出打工讨薪",
-            },
-            township_id="xinqiao",
-            submitted_at=AT,
-        ),
-    )
-    stored = get_case(UnitOfWork(engine), result.number)
-    assert result.number.startswith("FY-") and stored.urgent
-    s = stored.screening
-    assert (s.article, s.exempt_group, s.hardship_test_needed, s.urgent, s.days_left) == (
-        "31(5)",
-        "42(3)",
-        False,
-        True,
-        5,
-    )
-    assert stored.intake.id == "xinqiao.township_justice_office"
-    due = {d.deadline_id: d.due for d in stored.deadlines}
-    assert due["legal_aid_urgent_threshold"] == date(2026, 11, 25)  # the villager's own limit
-    assert due["legal_aid_decision"] == date(2026, 11, 27)
-    assert due["labour_arbitration_limit"] is None  # start unknown: an undated note
-
-
-# ---------------------------------------------------------------------------
-# Transitions
-# ---------------------------------------------------------------------------
-
-
-def test_transitions_are_saved_with_history_deadlines_and_messages_to_the_villager(engine):
-    number = submit_case(UnitOfWork(engine), petition()).number
-    uow = UnitOfWork(engine)
-    later = AT + timedelta(days=3)
-    transition(uow, number, "accepted", "staff:wang", "属于本局职责", now=later)
-    transition(uow, number, "in_progress", "staff:wang", "正在调查", now=later)
-    transition(
-        uow,
-        number,
-        "resolved",
-        "staff:wang",
-        "已书面答复",
-        outcome="reply",
-        event_date=date(2026, 12, 1),
-        now=later + timedelta(days=8),
-    )
-
-    stored = get_case(uow, number)
-    assert stored.status is Status.RESOLVED and stored.outcome == "reply"
-    assert [e.to_status.value for e in stored.history] == [
-        "submitted",
-        "routed",
-        "accepted",
-        "in_progress",
-        "resolved",
-    ]
-    assert stored.history[-1].actor == "staff:wang" and stored.history[-1].reason == "已书面答复"
-    due = {d.deadline_id: d.due for d in stored.deadlines}
-    # Accepted Mon 23 Nov: 60 日 → Fri 22 Jan 2027.  Reply 1 Dec: 复查 within 30 日 → 31 Dec.
-    assert due["petition_handling"] == date(2027, 1, 22)
-    assert due["petition_review_request"] == date(2026, 12, 31)
-    villager = [m for m in outbox_rows(engine) if m.recipient_kind == "villager"]
-    assert [m.message_key for m in villager] == [
-        "villager.status.accepted",
-        "villager.status.in_progress",
-        "villager.status.resolved",
-    ]
-    assert {m.recipient_id for m in villager} == {"tg:1001"}
-    assert villager[-1].payload["next_deadline"]["id"] == "petition_review_request"
-
-
-def test_a_returned_case_is_rerouted_to_the_next_agency_and_both_agencies_are_told(engine):
-    number = submit_case(UnitOfWork(engine), mediation()).number
-    case = transition(UnitOfWork(engine), number, "returned", "mediator:zhang", "对方不在本村")
-    assert case.status is Status.ROUTED and case.agency.id == "gonghe.township_mediation"
-    assert [e.to_status.value for e in case.history[-2:]] == ["returned", "routed"]
-    agency_messages = {
-        (m.recipient_id, m.kind) for m in outbox_rows(engine) if m.recipient_kind == "agency"
-    }
-    assert ("gonghe.township_mediation", "case_assigned") in agency_messages
-    assert ("gonghe.tiantai.village_mediation", "case_transferred") in agency_messages
-
-
-def test_an_escalated_case_goes_to_the_next_agency_in_its_chain(engine):
-    number = submit_case(UnitOfWork(engine), mediation()).number
-    uow = UnitOfWork(engine)
-    transition(uow, number, "accepted", "mediator:zhang", "受理")
-    case = transition(uow, number, "escalated", "mediator:zhang", "村里调不下来")
-    assert case.agency.id == "gonghe.township_mediation" and case.status is Status.ROUTED
-    case = transition(uow, number, "escalated", "staff:li", "镇上也调不下来")
-    assert case.agency.id == "gonghe.township_justice_office"
-
-
-def test_a_case_with_nowhere_left_to_go_waits_for_staff_to_name_an_agency(engine):
-    number = submit_case(UnitOfWork(engine), petition()).number  # the bureau has no chain
-    uow = UnitOfWork(engine)
-    case = transition(uow, number, "escalated", "staff:wang", "涉及多个部门")
-    assert case.status is Status.ESCALATED and case.agency.id == "mouding.county_petition_bureau"
-    with pytest.raises(NoAgencyAvailable):
-        transition(uow, number, "routed", "staff:wang", "再转")
-    case = transition(
-        uow,
-        number,
-        "routed",
-        "staff:wang",
-        "交综治中心",
-        to_agency="mouding.county_comprehensive_center",
-    )
-    assert case.status is Status.ROUTED and case.agency.name.startswith("牟定县综治中心")
-
-
-def test_an_illegal_transition_is_refused_and_changes_nothing(engine):
-    number = submit_case(UnitOfWork(engine), mediation()).number
-    uow = UnitOfWork(engine)
-    transition(uow, number, "closed", "mediator:zhang", "村民撤回")
-    before = (count(engine, case_events), count(engine, outbox))
-    with pytest.raises(IllegalTransition, match="closed is final"):
-        transition(uow, number, "accepted", "mediator:zhang", "重新受理")
-    assert (count(engine, case_events), count(engine, outbox)) == before
-    assert get_case(uow, number).status is Status.CLOSED
 
 
 @pytest.mark.postgres
 def test_two_staff_changing_the_same_case_at_once_cannot_overwrite_each_other(pg_engine):
     # (On SQLite the second transaction cannot even start until the first has finished.)
     engine = pg_engine
-    number = submit_case(UnitOfWork(engine), mediation()).number
-    first, second = UnitOfWork(engine), UnitOfWork(engine)
+    number = records(engine).submit_case(mediation()).number
+    clock = FixedClock(AT)
+    first, second = SqlAlchemyUnitOfWork(engine, clock), SqlAlchemyUnitOfWork(engine, clock)
     with first:
         slow = first.cases.get(number)  # read without a lock
         with second:
@@ -435,7 +251,7 @@ def test_two_staff_changing_the_same_case_at_once_cannot_overwrite_each_other(pg
         slow.close(actor="mediator:li", reason="撤回", at=AT)
         with pytest.raises(ConcurrentUpdate):
             first.commit()
-    assert get_case(UnitOfWork(engine), number).status is Status.ACCEPTED
+    assert records(engine).get_case(number).status is Status.ACCEPTED
 
 
 # ---------------------------------------------------------------------------
@@ -443,26 +259,31 @@ def test_two_staff_changing_the_same_case_at_once_cannot_overwrite_each_other(pg
 # ---------------------------------------------------------------------------
 
 
-class Clock:
+def Clock() -> FixedClock:  # noqa: N802 - reads like the class it makes
     """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime = AT) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
+    return FixedClock(AT)
 
 
-def queue(engine: Engine, n: int, clock: Clock) -> None:
-    with UnitOfWork(engine, clock=clock) as uow:
-        for i in range(n):
-            uow.outbox.add(
-                NewMessage("agency", f"agency-{i % 3}", "test", "test.message", {"i": i})
-            )
-        uow.commit()
+def queue(engine: Engine, n: int, clock: FixedClock) -> None:
+    """``n`` outbox rows, as a unit of work would write them."""
+    now = naive_utc(clock.now())
+    with engine.begin() as conn:
+        conn.execute(
+            insert(outbox),
+            [
+                {
+                    "recipient_kind": "agency",
+                    "recipient_id": f"agency-{i % 3}",
+                    "kind": "test",
+                    "message_key": "test.message",
+                    "payload": {"i": i},
+                    "created_at": now,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                }
+                for i in range(n)
+            ],
+        )
 
 
 def test_two_dispatchers_running_at_once_never_deliver_the_same_row_twice(engine):
@@ -507,13 +328,13 @@ async def test_a_failing_send_is_retried_with_back_off_and_not_lost(engine):
     assert (await dispatcher.run_once()).retried == 1
     [row] = outbox_rows(engine)
     assert row.attempts == 1 and row.delivered_at is None and "ConnectionError" in row.last_error
-    assert row.next_attempt_at == (clock.now + timedelta(seconds=10)).replace(tzinfo=None)
+    assert row.next_attempt_at == naive_utc(clock.now() + timedelta(seconds=10))
 
     assert (await dispatcher.run_once()).claimed == 0  # not due yet
     clock.advance(timedelta(seconds=10))
     assert (await dispatcher.run_once()).retried == 1  # second failure: twice the wait
     [row] = outbox_rows(engine)
-    assert row.next_attempt_at == (clock.now + timedelta(seconds=20)).replace(tzinfo=None)
+    assert row.next_attempt_at == naive_utc(clock.now() + timedelta(seconds=20))
     clock.advance(timedelta(seconds=20))
     report = await dispatcher.run_once()
     assert report.delivered == 1
@@ -574,9 +395,9 @@ def test_marking_a_message_delivered_twice_is_harmless(engine):
 
 
 def test_case_messages_flow_from_submission_to_the_sender(engine):
-    submit_case(UnitOfWork(engine), mediation())
+    records(engine).submit_case(mediation())
     received: list[OutboxMessage] = []
-    report = asyncio.run(Dispatcher(engine, received.append, "w1").run_once())
+    report = asyncio.run(Dispatcher(engine, received.append, "w1", clock=Clock()).run_once())
     assert report.delivered == 1
     assert received[0].recipient_id == "gonghe.tiantai.village_mediation"
     assert received[0].payload["jurisdiction"]["village_name"] == "天台村"
@@ -588,9 +409,10 @@ def test_case_messages_flow_from_submission_to_the_sender(engine):
 
 
 def test_200_submissions_from_20_threads_get_200_distinct_numbers_and_200_messages(engine):
+    store = records(engine)
     def submit(i: int) -> str:
         cmd = mediation(key=f"conv-{i}:1763604000.{i}", sender=f"tg:{i}")
-        return submit_case(UnitOfWork(engine), cmd).number
+        return store.submit_case(cmd).number
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         numbers = list(pool.map(submit, range(200)))
@@ -600,7 +422,8 @@ def test_200_submissions_from_20_threads_get_200_distinct_numbers_and_200_messag
 
 def test_the_same_confirmation_sent_from_10_threads_at_once_makes_one_case(engine):
     with ThreadPoolExecutor(max_workers=10) as pool:
-        results = list(pool.map(lambda _: submit_case(UnitOfWork(engine), petition()), range(10)))
+        store = records(engine)
+        results = list(pool.map(lambda _: store.submit_case(petition()), range(10)))
     assert len({r.number for r in results}) == 1
     assert sum(r.created for r in results) == 1
     assert (count(engine, cases), count(engine, outbox)) == (1, 1)
@@ -614,7 +437,7 @@ def test_the_same_confirmation_sent_from_10_threads_at_once_makes_one_case(engin
 def test_a_database_error_never_prints_the_villagers_phone(engine):
     import traceback
 
-    from records.domain import Case, Jurisdiction, Villager
+    from records.domain.model import Case, Jurisdiction, Villager
 
     broken = Case.submit(
         number="XF-2611-2222",
@@ -625,7 +448,7 @@ def test_a_database_error_never_prints_the_villagers_phone(engine):
         jurisdiction=Jurisdiction("mouding"),
         at=AT,
     )
-    with UnitOfWork(engine) as uow, pytest.raises(StoreError) as error:
+    with SqlAlchemyUnitOfWork(engine, Clock()) as uow, pytest.raises(StoreError) as error:
         uow.cases.add(broken)
     printed = "".join(traceback.format_exception(error.type, error.value, error.tb))
     assert "dispute_type" in printed and "13987654321" not in printed
@@ -637,8 +460,8 @@ def test_staff_can_list_show_and_move_cases_from_the_command_line(tmp_path, caps
     from xiangyin.cli import main
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    assert main(["cases", "--db", url, "migrate"]) == 0
-    number = submit_case(UnitOfWork(make_engine(url)), mediation()).number
+    assert main(["migrate", "--db", url]) == 0
+    number = records(make_engine(url)).submit_case(mediation()).number
     capsys.readouterr()
 
     assert main(["cases", "--db", url, "list", "--status", "routed", "--json"]) == 0

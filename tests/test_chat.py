@@ -11,6 +11,8 @@ import pytest
 from playground.chat import MAX_MESSAGE_CHARS, RestClient, prepare, render, run_chat
 from knowledge.frontend import say
 
+SECRET = "chat-test-secret"
+
 
 class FakeRasa(BaseHTTPRequestHandler):
     """Answers like Rasa's REST channel; fails the first `fail_first` requests with 503."""
@@ -73,14 +75,14 @@ def scripted(lines):
 
 def test_a_typed_number_sends_the_payload_of_that_button(fake_rasa):
     printed: list[str] = []
-    run_chat(fake_rasa, sender="v1", input_fn=scripted(["你好", "1"]), print_fn=printed.append)
+    run_chat(fake_rasa, SECRET, sender="v1", input_fn=scripted(["你好", "1"]), print_fn=printed.append)
     assert [m["message"] for m in FakeRasa.received] == ["你好", "/mediation"]
     assert "    [1] 调解纠纷" in printed
 
 
 def test_an_empty_message_is_answered_kindly_and_never_sent(fake_rasa):
     printed: list[str] = []
-    run_chat(fake_rasa, sender="v1", input_fn=scripted(["   ", ""]), print_fn=printed.append)
+    run_chat(fake_rasa, SECRET, sender="v1", input_fn=scripted(["   ", ""]), print_fn=printed.append)
     assert FakeRasa.received == []
     assert printed.count(say("empty_message")) == 2
 
@@ -99,7 +101,7 @@ def test_emoji_and_traditional_text_are_sent_as_they_are():
 def test_a_server_error_is_retried_and_the_message_arrives(fake_rasa):
     FakeRasa.fail_first = 2
     notices: list[str] = []
-    client = RestClient(fake_rasa, sender="v2", sleep=lambda s: None)
+    client = RestClient(fake_rasa, SECRET, sender="v2", sleep=lambda s: None)
     replies = client.send("低保咋个申请", notify=notices.append)
     assert replies and replies[0]["text"] == "收到：低保咋个申请"
     assert [m["message"] for m in FakeRasa.received] == ["低保咋个申请"]
@@ -110,7 +112,7 @@ def test_a_server_that_is_down_gets_a_polite_message_not_a_crash():
     printed: list[str] = []
     # Nothing listens on port 9 of the loopback.
     code = run_chat(
-        "http://127.0.0.1:9", sender="v3", input_fn=scripted(["你好"]), print_fn=printed.append,
+        "http://127.0.0.1:9", SECRET, sender="v3", input_fn=scripted(["你好"]), print_fn=printed.append,
         sleep=lambda s: None,
     )
     assert code == 0

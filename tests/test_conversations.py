@@ -18,9 +18,7 @@ import pytest
 import requests
 import yaml
 
-from actions.common import case_engine
-from records.services import cases_for_villager
-from records.store import UnitOfWork
+from bot_support import shared_engine, store
 from tests.servers import MODEL, secret_headers
 
 pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make test`")
@@ -92,7 +90,7 @@ def check_turn(conversation: dict, index: int, text: str, replies: list[dict], n
 
 
 def check_case(conversation: dict, sender: str) -> None:
-    cases = cases_for_villager(UnitOfWork(case_engine()), sender)
+    cases = store(shared_engine()).cases_for_villager(sender)
     expected = conversation["case"]
     if expected == "none":
         assert cases == [], f"{conversation['id']}: no case should be filed, got {cases}"

@@ -12,8 +12,8 @@ import requests
 import yaml
 from sqlalchemy import func, select
 
-from actions.common import case_engine
-from records.orm import cases, outbox
+from bot_support import shared_engine as case_engine
+from records.adapters.orm import cases, outbox
 from tests.servers import ROOT, secret_headers, spawn, stop, wait_for
 
 PORT = 5057
@@ -82,7 +82,7 @@ def test_a_crash_before_commit_leaves_nothing_and_the_retry_files_exactly_once(t
     assert count(cases, sender=sender) == 0
     assert count(outbox) == outbox_before
 
-    healthy = spawn("retry-actions", [sys.executable, "-m", "actions.server", "--port", str(PORT)])
+    healthy = spawn("retry-actions", [sys.executable, "-m", "xiangyin", "actions", "--port", str(PORT)])
     try:
         wait_for(f"{url}/health", healthy)
         numbers = set()

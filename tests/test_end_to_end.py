@@ -13,10 +13,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from actions.common import case_engine
-from records.orm import outbox
-from records.services import cases_for_villager
-from records.store import UnitOfWork
+from bot_support import shared_engine, store
+from records.adapters.orm import outbox
 from tests.servers import secret_headers
 
 NUMBER = re.compile(r"(MD|XF|FY|BS)-\d{4}-[2-9A-HJKMNP-Z]{4}")
@@ -40,13 +38,13 @@ class Villager:
 
 
 def agency_messages(case_number: str) -> list[dict]:
-    with case_engine().connect() as connection:
+    with shared_engine().connect() as connection:
         rows = connection.execute(select(outbox).where(outbox.c.case_number == case_number)).mappings()
         return [dict(r) for r in rows]
 
 
 def the_only_case(villager: Villager):
-    cases = cases_for_villager(UnitOfWork(case_engine()), villager.sender)
+    cases = store(shared_engine()).cases_for_villager(villager.sender)
     assert len(cases) == 1, villager.heard
     return cases[0]
 
@@ -101,7 +99,7 @@ def test_legal_aid_for_wages_is_filed_with_the_7_day_decision(rasa_url):
 def test_a_service_question_is_answered_without_a_case(rasa_url):
     v = Villager(rasa_url)
     assert "异地就医" in v.says("异地就医咋个备案")
-    assert cases_for_villager(UnitOfWork(case_engine()), v.sender) == []
+    assert store(shared_engine()).cases_for_villager(v.sender) == []
 
 
 def test_the_villager_can_ask_how_their_case_is_going(rasa_url):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import io
 import shutil
 from datetime import date
@@ -441,9 +443,9 @@ def test_the_check_command_fails_with_the_error_message(kb_copy: Path) -> None:
         lambda d: entry(d["deadlines"], "petition_handling").update(unit="天"),
     )
     out, err = io.StringIO(), io.StringIO()
-    assert main_check(["--root", str(kb_copy)], out=out, err=err) == 1
+    assert main_check(argparse.Namespace(root=str(kb_copy)), out=out, err=err) == 1
     assert "field 'unit'" in err.getvalue()
-    assert main_check(["--root", str(SHIPPED)], out=out, err=err) == 0
+    assert main_check(argparse.Namespace(root=str(SHIPPED)), out=out, err=err) == 0
     assert "services: 35" in out.getvalue()
 
 

@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot_support import bot_settings, file_case, fresh_engine
+import dataclasses
+
+from bot_support import bot_settings, file_case, fresh_engine, store
 from rasa_stub import StubRasa
-from knowledge.loader import get_knowledge
+from records.domain.identity import ChannelIdentity
 from knowledge.frontend import say
 from playground.terminal import personas, play
 
@@ -54,10 +56,12 @@ async def test_one_person_plays_villager_and_mediator_through_the_real_bot(rasa,
     import asyncio
 
     engine = fresh_engine(tmp_path)
-    villager, mediator, agent = personas(get_knowledge())
+    records = store(engine)
+    villager, mediator, agent = personas(records.county.knowledge)
     keyboard, printed = Keyboard(), []
+    config = dataclasses.replace(bot_settings(tmp_path), rasa_url=rasa.url)
     run = asyncio.create_task(
-        play(bot_settings(tmp_path), rasa.url, engine, input_fn=keyboard, print_fn=printed.append)
+        play(config, records, engine, input_fn=keyboard, print_fn=printed.append)
     )
 
     def shown(text: str) -> bool:
@@ -85,10 +89,8 @@ async def test_one_person_plays_villager_and_mediator_through_the_real_bot(rasa,
     keyboard.type("退出")
     assert await asyncio.wait_for(run, 30) == 0
     # Staff became staff the only way there is: invite code and /join.
-    from records.staff import get_staff
-
-    assert get_staff(engine, mediator.user_id).role == "mediator"
-    assert get_staff(engine, agent.user_id).role == "agent"
+    assert records.get_staff(ChannelIdentity("tg", str(mediator.user_id))).role == "mediator"
+    assert records.get_staff(ChannelIdentity("tg", str(agent.user_id))).role == "agent"
 
 
 def test_make_run_without_a_token_uses_a_database_of_its_own(monkeypatch):

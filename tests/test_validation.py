@@ -3,7 +3,7 @@
 import pytest
 
 from actions.validation import clean_name, informative, normalize_phone
-from records.redaction import mask_phone, redact
+from records.domain.redaction import mask_phone, redact
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The `xiangyin` command: chat, knowledge check, generate, run."""
+"""The `xiangyin` command: run, chat, migrate, bot, actions, knowledge, cases, staff, generate."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from xiangyin.settings import settings
 def _cmd_chat(args: argparse.Namespace) -> int:
     from playground.chat import run_chat
 
-    return run_chat(args.url, sender=args.sender)
+    return run_chat(args.url, settings().secret, sender=args.sender)
 
 
 def _cmd_knowledge_check(args: argparse.Namespace) -> int:
@@ -23,15 +23,9 @@ def _cmd_knowledge_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_knowledge_import(args: argparse.Namespace) -> int:
-    from knowledge.loader import KnowledgeError, import_villages_csv
+    from xiangyin.commands.knowledge import main_import
 
-    try:
-        import_villages_csv(Path(args.csv), Path(args.root))
-    except KnowledgeError as error:
-        print(f"导入失败 / import failed: {error}", file=sys.stderr)
-        return 1
-    print(f"imported villages from {args.csv} into {args.root}/jurisdictions.yml")
-    return 0
+    return main_import(args)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -84,10 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default="models/xiangyin.tar.gz")
     run.set_defaults(func=_cmd_run)
 
-    from xiangyin.commands.cases import register as register_cases
-    register_cases(sub)
-    from xiangyin.commands.staff import register as register_staff
-    register_staff(sub)
+    from xiangyin.commands import cases, database, serve, staff
+
+    for command in (cases, staff, database, serve):
+        command.register(sub)
     return parser
 
 

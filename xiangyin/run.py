@@ -2,8 +2,8 @@
 
 Without TELEGRAM_BOT_TOKEN: the terminal playground (playground/terminal.py) — the real bot on
 a local Bot API server, where one can be the villager, the mediator and the agent in turn.  With it: the Telegram bot
-(``python -m bot``: long polling, or webhook mode with TELEGRAM_WEBHOOK_URL and
-TELEGRAM_WEBHOOK_SECRET — see bot/__main__.py), which also runs the outbox dispatcher and
+(``xiangyin bot``: long polling, or webhook mode with TELEGRAM_WEBHOOK_URL and
+TELEGRAM_WEBHOOK_SECRET — see xiangyin/commands/serve.py), which also runs the outbox dispatcher and
 the reminder loop; its log is logs/bot.log.
 
 Ctrl-C (or leaving the chat) stops everything this started: each child runs in
@@ -40,7 +40,7 @@ def start_servers(model: str) -> list[subprocess.Popen]:
     python = sys.executable
     logs = PROJECT_ROOT / "logs"
     actions = _spawn(
-        [python, "-m", "actions.server", "--port", str(settings().action_port)],
+        [python, "-m", "xiangyin", "actions", "--port", str(settings().action_port)],
         logs / "actions.log",
     )
     rasa = _spawn(
@@ -129,26 +129,29 @@ def run_playground(rasa_url: str) -> int:
     """The terminal playground: the real bot on the local Bot API server (playground/terminal.py);
     its log goes to logs/playground.log so that the terminal shows only the conversation."""
     import asyncio
+    import dataclasses
     import logging
 
-    from records.store import open_engine
     from playground.terminal import play
+    from xiangyin.commands.database import open_database, open_records
 
     log_file = PROJECT_ROOT / "logs" / "playground.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
         filename=log_file, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    engine = open_engine(settings().database_url, migrate_schema=True)
+    config = settings()
+    engine = open_database(config)
     try:
-        return asyncio.run(play(settings(), rasa_url, engine))
+        bot = dataclasses.replace(config.bot, rasa_url=rasa_url)
+        return asyncio.run(play(bot, open_records(config, engine), engine))
     finally:
         engine.dispose()
 
 
 def run_telegram(processes: list[subprocess.Popen]) -> int:
     """Start the Telegram bot beside the servers and wait until Ctrl-C or a child dies."""
-    bot = _spawn([sys.executable, "-m", "bot"], PROJECT_ROOT / "logs" / "bot.log")
+    bot = _spawn([sys.executable, "-m", "xiangyin", "bot"], PROJECT_ROOT / "logs" / "bot.log")
     processes.append(bot)
     print(say("telegram_running"))
     while all(p.poll() is None for p in processes):

@@ -7,9 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.config import BotConfig
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-#: The header that carries XIANGYIN_SECRET to the REST channel and the action server.
-SECRET_HEADER = "X-Xiangyin-Secret"
 #: Where the cases live when DATABASE_URL is not set (the folder is made on first use).
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'xiangyin.db'}"
 
@@ -63,6 +63,31 @@ class Settings:
     auto_migrate: bool = True
 
 
+    @property
+    def bot(self) -> BotConfig:
+        """What the Telegram front end needs of these settings."""
+        return BotConfig(
+            rasa_url=self.rasa_url,
+            secret=self.secret,
+            telegram_token=self.telegram_token,
+            telegram_api_base_url=self.telegram_api_base_url,
+            telegram_api_base_file_url=self.telegram_api_base_file_url,
+            telegram_webhook_url=self.telegram_webhook_url,
+            telegram_webhook_secret=self.telegram_webhook_secret,
+            telegram_webhook_listen=self.telegram_webhook_listen,
+            telegram_webhook_port=self.telegram_webhook_port,
+            reminder_days=self.reminder_days,
+            reminder_interval_s=self.reminder_interval_s,
+            outbox_idle_s=self.outbox_idle_s,
+            outbox_retry_base_s=self.outbox_retry_base_s,
+            rasa_timeout_s=self.rasa_timeout_s,
+            evidence_dir=self.evidence_dir,
+            asr_url=self.asr_url,
+            digest_hour=self.digest_hour,
+            location_max_km=self.location_max_km,
+        )
+
+
 @functools.lru_cache(maxsize=1)
 def settings() -> Settings:
     """The settings of this process (read once)."""
@@ -110,11 +135,3 @@ def ensure_secret() -> str:
         os.environ["XIANGYIN_SECRET"] = secrets.token_urlsafe(32)
         settings.cache_clear()
     return os.environ["XIANGYIN_SECRET"]
-
-
-def secret_matches(given: str | None, secret: str) -> bool:
-    """Whether a request's X-Xiangyin-Secret is the secret (constant time; an empty secret
-    never matches)."""
-    import hmac
-
-    return bool(secret) and hmac.compare_digest((given or "").encode(), secret.encode())

@@ -1,6 +1,5 @@
 """Staff commands for case records: ``xiangyin cases …`` and ``xiangyin agencies list``.
 
-    xiangyin cases migrate                              # create / upgrade the tables
     xiangyin cases list [--status S] [--agency ID] [--route R] [--urgent] [--json]
     xiangyin cases show NUMBER [--json] [--show-phone]
     xiangyin cases transition NUMBER TO --actor NAME --reason TEXT
@@ -9,7 +8,8 @@
 
 The database is DATABASE_URL (default: the SQLite file var/xiangyin.db), or ``--db URL``.
 Phone numbers are masked unless ``--show-phone`` is given.  Exit codes: 0 ok, 1 not found or
-database not ready, 2 refused (illegal transition, bad value).
+database not ready, 2 refused (illegal transition, bad value).  ``xiangyin migrate`` creates
+and upgrades the tables.
 """
 
 from __future__ import annotations
@@ -21,33 +21,20 @@ from datetime import date
 from typing import Any
 
 from knowledge.case_rules import STATUSES
-from records.domain import Case, CaseDeadline, CaseError, IllegalTransition
+from records.adapters.database import make_engine
+from records.api import Records
+from records.domain.clock import county_date
+from records.domain.model import Case, CaseError, IllegalTransition
 
 __all__ = ["agency_as_dict", "case_as_dict", "register"]
 
 
-def _deadline_dict(d: CaseDeadline) -> dict[str, Any]:
-    return {
-        "id": d.deadline_id,
-        "name": d.name,
-        "due": d.due.isoformat() if d.due else None,
-        "law": d.law,
-        "article": d.article,
-        "explain": d.explain,
-        "start_event": d.start_event,
-        "started_on": d.started_on.isoformat() if d.started_on else None,
-        "set_on": d.set_on.value,
-        "information": d.information,
-    }
-
-
-def case_as_dict(case: Case, *, show_phone: bool = False, history: bool = True) -> dict[str, Any]:
+def case_as_dict(
+    case: Case, today: date, *, show_phone: bool = False, history: bool = True
+) -> dict[str, Any]:
     """A case as JSON-ready data for staff tools (phone masked unless ``show_phone``)."""
-    from records.deadlines import local_date
-    from records.services import next_date_that_matters
-
     j = case.jurisdiction
-    upcoming = next_date_that_matters(case, local_date_today())
+    upcoming = case.next_deadline(today)
     data: dict[str, Any] = {
         "number": case.number,
         "route": case.route,
@@ -78,10 +65,10 @@ def case_as_dict(case: Case, *, show_phone: bool = False, history: bool = True) 
         "also_offer": list(case.also_offer),
         "outcome": case.outcome,
         "created_at": case.created_at.isoformat(),
-        "created_on": local_date(case.created_at).isoformat(),
+        "created_on": county_date(case.created_at).isoformat(),
         "updated_at": case.updated_at.isoformat(),
-        "deadlines": [_deadline_dict(d) for d in case.deadlines],
-        "next_deadline": _deadline_dict(upcoming) if upcoming else None,
+        "deadlines": [d.to_dict() for d in case.deadlines],
+        "next_deadline": upcoming.to_dict() if upcoming else None,
     }
     if history:
         data["history"] = [
@@ -97,14 +84,6 @@ def case_as_dict(case: Case, *, show_phone: bool = False, history: bool = True) 
             for e in case.history
         ]
     return data
-
-
-def local_date_today() -> date:
-    """Today in the county (deadlines are county dates)."""
-    from records.deadlines import local_date
-    from records.outbox import utcnow
-
-    return local_date(utcnow())
 
 
 def agency_as_dict(agency: Any) -> dict[str, Any]:
@@ -127,10 +106,12 @@ def agency_as_dict(agency: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------
 
 
-def _uow(args: argparse.Namespace) -> Any:
-    from records.store import UnitOfWork, make_engine
+def _records(args: argparse.Namespace) -> Records:
+    from xiangyin.commands.database import open_records
+    from xiangyin.settings import settings
 
-    return UnitOfWork(make_engine(args.db))
+    config = settings()
+    return open_records(config, make_engine(args.db or config.database_url))
 
 
 def _print_json(data: Any) -> None:
@@ -140,30 +121,18 @@ def _print_json(data: Any) -> None:
 def _database_error(exc: Exception) -> int:
     print(
         f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}\n"
-        "is the schema created? run: xiangyin cases migrate",
+        "is the schema created? run: xiangyin migrate",
         file=sys.stderr,
     )
     return 1
 
 
-def _cmd_migrate(args: argparse.Namespace) -> int:
-    from records.store import migrate
-    from xiangyin.settings import settings
-
-    migrate(args.db or settings().database_url)
-    print("case records schema is up to date")
-    return 0
-
-
 def _cmd_list(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import DBAPIError
 
-    from records.deadlines import local_date
-    from records.services import list_cases, next_date_that_matters
-
+    records = _records(args)
     try:
-        found = list_cases(
-            _uow(args),
+        found = records.list_cases(
             status=args.status,
             agency_id=args.agency,
             route=args.route,
@@ -173,10 +142,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
         )
     except DBAPIError as exc:
         return _database_error(exc)
+    today = records.clock.today()
     if args.json:
-        _print_json([case_as_dict(c, history=False) for c in found])
+        _print_json([case_as_dict(c, today, history=False) for c in found])
         return 0
-    today = local_date_today()
     print(
         f"{'number':<13} {'status':<11} {'route':<9} {'type':<11} {'flags':<5} {'next due':<10} "
         f"{'created':<10} agency"
@@ -187,19 +156,19 @@ def _cmd_list(args: argparse.Namespace) -> int:
             + ("U" if case.urgent else "")
             + ("R" if case.redirected else "")
         )
-        upcoming = next_date_that_matters(case, today)
+        upcoming = case.next_deadline(today)
         due = upcoming.due.isoformat() if upcoming and upcoming.due else "-"
         agency = case.agency.name if case.agency else "-"
         print(
             f"{case.number:<13} {case.status.value:<11} {case.route:<9} {case.dispute_type:<11} "
-            f"{flags or '-':<5} {due:<10} {local_date(case.created_at).isoformat():<10} {agency}"
+            f"{flags or '-':<5} {due:<10} {county_date(case.created_at).isoformat():<10} {agency}"
         )
     print(f"{len(found)} case(s)")
     return 0
 
 
-def _print_case(case: Case, show_phone: bool) -> None:
-    data = case_as_dict(case, show_phone=show_phone)
+def _print_case(case: Case, today: date, show_phone: bool) -> None:
+    data = case_as_dict(case, today, show_phone=show_phone)
     print(f"case {data['number']}  [{data['status']}]  {data['route']}/{data['dispute_type']}")
     agency = data["agency"]
     print(f"  agency:    {agency['name'] + ' (' + agency['id'] + ')' if agency else '-'}")
@@ -244,26 +213,28 @@ def _print_case(case: Case, show_phone: bool) -> None:
 def _cmd_show(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import DBAPIError
 
-    from records.services import CaseNotFound, get_case
+    from records.services.cases import CaseNotFound
 
+    records = _records(args)
     try:
-        case = get_case(_uow(args), args.number)
+        case = records.get_case(args.number)
     except CaseNotFound as exc:
         print(str(exc), file=sys.stderr)
         return 1
     except DBAPIError as exc:
         return _database_error(exc)
+    today = records.clock.today()
     if args.json:
-        _print_json(case_as_dict(case, show_phone=args.show_phone))
+        _print_json(case_as_dict(case, today, show_phone=args.show_phone))
     else:
-        _print_case(case, args.show_phone)
+        _print_case(case, today, args.show_phone)
     return 0
 
 
 def _cmd_transition(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import DBAPIError
 
-    from records.services import CaseNotFound, transition
+    from records.services.cases import CaseNotFound
 
     details: dict[str, Any] = {}
     if args.outcome:
@@ -272,8 +243,9 @@ def _cmd_transition(args: argparse.Namespace) -> int:
         details["to_agency"] = args.to_agency
     if args.on:
         details["event_date"] = args.on
+    records = _records(args)
     try:
-        case = transition(_uow(args), args.number, args.to, args.actor, args.reason, **details)
+        case = records.transition(args.number, args.to, args.actor, args.reason, **details)
     except CaseNotFound as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -283,7 +255,7 @@ def _cmd_transition(args: argparse.Namespace) -> int:
     except DBAPIError as exc:
         return _database_error(exc)
     if args.json:
-        _print_json(case_as_dict(case))
+        _print_json(case_as_dict(case, records.clock.today()))
     else:
         agency = case.agency.name if case.agency else "-"
         print(f"case {case.number} is now {case.status.value} (agency: {agency})")
@@ -291,11 +263,12 @@ def _cmd_transition(args: argparse.Namespace) -> int:
 
 
 def _cmd_agencies_list(args: argparse.Namespace) -> int:
-    from knowledge.loader import get_knowledge
+    from knowledge.loader import load_knowledge
+    from xiangyin.settings import settings
 
     agencies = [
         a
-        for a in get_knowledge().agencies
+        for a in load_knowledge(settings().knowledge_dir).agencies
         if (args.level is None or a.level == args.level)
         and (args.kind is None or a.kind == args.kind)
         and (args.township is None or a.township_id == args.township)
@@ -321,9 +294,6 @@ def register(subparsers: Any) -> None:
     cases = subparsers.add_parser("cases", help="case records: list, show, move (staff)")
     cases.add_argument("--db", default=None, help="database URL (default: DATABASE_URL)")
     csub = cases.add_subparsers(dest="cases_command", required=True)
-
-    mig = csub.add_parser("migrate", help="create or upgrade the case tables (alembic)")
-    mig.set_defaults(func=_cmd_migrate)
 
     lst = csub.add_parser("list", help="list cases, newest first")
     lst.add_argument("--status", choices=STATUSES)

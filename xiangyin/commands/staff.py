@@ -1,12 +1,14 @@
-"""Staff accounts for the Telegram bot: ``xiangyin staff …``.
+"""Staff accounts: ``xiangyin staff …``.
 
     xiangyin staff invite --agency ID --role ROLE [--days 7] [--by NAME] [--db URL]
     xiangyin staff list [--agency ID] [--db URL]
-    xiangyin staff remove TELEGRAM_USER_ID [--db URL]
+    xiangyin staff remove ACTOR [--db URL]            # e.g. tg:123456789
 
 ``invite`` prints a one-time code; the person sends ``/join CODE`` to the bot and becomes
-staff of that agency in that role (mediator | agent | agency_staff | admin).  Only a hash of
-the code is stored.  Exit codes: 0 ok, 1 not found, 2 refused (unknown role or agency).
+staff of that agency in that role (mediator | agent | agency_staff | admin).  Only a keyed
+hash of the code is stored, keyed with XIANGYIN_SECRET — the same secret the bot runs with,
+or the code will not be recognised.  Exit codes: 0 ok, 1 not found, 2 refused (unknown role
+or agency, no secret).
 """
 
 from __future__ import annotations
@@ -16,26 +18,33 @@ import os
 import sys
 from datetime import timedelta
 
-from records.staff import ROLES
+from records.api import Records
+from records.domain.identity import ChannelIdentity
+from records.domain.staff import ROLES
 
 __all__ = ["register"]
 
 
-def _engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from records.store import open_engine
+def _records(args: argparse.Namespace) -> Records:
+    from xiangyin.commands.database import open_database, open_records
     from xiangyin.settings import settings
 
     config = settings()
-    return open_engine(args.db or config.database_url, migrate_schema=config.auto_migrate)
+    return open_records(config, open_database(config, args.db))
 
 
 def _cmd_invite(args: argparse.Namespace) -> int:
-    from records.staff import create_invite
-    from knowledge.loader import get_knowledge
+    from xiangyin.settings import settings
 
+    if not settings().secret:
+        print(
+            "refused: set XIANGYIN_SECRET to the bot's secret (invite codes are keyed with it)",
+            file=sys.stderr,
+        )
+        return 2
+    records = _records(args)
     try:
-        code = create_invite(
-            _engine(args),
+        code = records.create_invite(
             args.agency,
             args.role,
             created_by=args.by or os.environ.get("USER", "cli"),
@@ -44,7 +53,7 @@ def _cmd_invite(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 2
-    agency = get_knowledge().agencies_by_id[args.agency]
+    agency = records.county.knowledge.agencies_by_id[args.agency]
     print(code)
     print(
         f"one-time code for {args.role} at {agency.name} ({args.agency}), valid {args.days} days; "
@@ -55,37 +64,30 @@ def _cmd_invite(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from records.orm import staff
-
-    query = select(staff).order_by(staff.c.agency_id, staff.c.id)
-    if args.agency:
-        query = query.where(staff.c.agency_id == args.agency)
-    with _engine(args).connect() as conn:
-        rows = conn.execute(query).all()
-    for row in rows:
-        state = "active" if row.active else "removed"
-        print(
-            f"{row.telegram_user_id:<14} {row.role:<13} {row.agency_id:<45} {state:<8} {row.name}"
-        )
-    print(f"{len(rows)} staff")
+    members = [
+        m for m in _records(args).active_staff() if not args.agency or m.agency_id == args.agency
+    ]
+    for member in sorted(members, key=lambda m: m.agency_id):
+        print(f"{member.actor:<16} {member.role:<13} {member.agency_id:<45} {member.name}")
+    print(f"{len(members)} staff")
     return 0
 
 
 def _cmd_remove(args: argparse.Namespace) -> int:
-    from records.staff import deactivate
-
-    if not deactivate(_engine(args), args.telegram_user_id):
-        print(f"no staff member with Telegram id {args.telegram_user_id}", file=sys.stderr)
+    try:
+        identity = ChannelIdentity.parse(args.actor)
+    except ValueError:
+        identity = ChannelIdentity("tg", args.actor)  # a bare Telegram id
+    if not _records(args).deactivate(identity):
+        print(f"no active staff member {identity.actor}", file=sys.stderr)
         return 1
-    print(f"staff rights of {args.telegram_user_id} removed")
+    print(f"staff rights of {identity.actor} removed")
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``staff invite|list|remove`` to the ``xiangyin`` command."""
-    parser = subparsers.add_parser("staff", help="staff accounts for the Telegram bot")
+    parser = subparsers.add_parser("staff", help="staff accounts")
     sub = parser.add_subparsers(dest="staff_command", required=True)
 
     invite = sub.add_parser("invite", help="print a one-time /join code")
@@ -96,12 +98,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     invite.add_argument("--db", default=None, help="database URL (default: DATABASE_URL)")
     invite.set_defaults(func=_cmd_invite)
 
-    listing = sub.add_parser("list", help="registered staff")
+    listing = sub.add_parser("list", help="active staff")
     listing.add_argument("--agency", default=None)
     listing.add_argument("--db", default=None)
     listing.set_defaults(func=_cmd_list)
 
     remove = sub.add_parser("remove", help="take a person's staff rights away")
-    remove.add_argument("telegram_user_id", type=int)
+    remove.add_argument("actor", help="tg:<Telegram user id> (or the bare id)")
     remove.add_argument("--db", default=None)
     remove.set_defaults(func=_cmd_remove)

@@ -1,0 +1,414 @@
+"""Use cases of staff: join with an invite, look at a case, act on it, note, talk, set a date.
+
+Every function that touches a case checks, inside its own transaction, that this person may
+(records/domain/staff.py ``may_view`` / ``may_handle``), so a right taken away a moment ago
+is already gone.  A case somebody may not see is reported exactly like a case that does not
+exist (:class:`CaseRefused`): guessing numbers teaches nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import Enum
+
+from knowledge.county import County
+from records.domain.case_number import normalize
+from records.domain.events import SessionScheduled
+from records.domain.identity import ChannelIdentity
+from records.domain.model import Case, Status
+from records.domain.staff import (
+    HANDLING_ROLES,
+    ROLES,
+    CaseSession,
+    Invite,
+    InviteRefused,
+    Note,
+    StaffMember,
+    Talk,
+    may_handle,
+    may_view,
+)
+from records.services.cases import CaseNotFound, CaseRefused, transition
+from records.services.unit_of_work import UnitOfWork
+
+__all__ = [
+    "DEFAULT_INVITE_TTL",
+    "Action",
+    "CaseRefused",
+    "CaseView",
+    "action_possible",
+    "act_on_case",
+    "active_staff",
+    "add_note",
+    "close_talk",
+    "create_invite",
+    "deactivate",
+    "end_talk",
+    "get_staff",
+    "open_talk",
+    "redeem_invite",
+    "schedule_session",
+    "staff_of_agency",
+    "talk_involving",
+    "TalkRights",
+    "talk_rights",
+    "view_case",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INVITE_TTL = timedelta(days=7)
+#: Unambiguous letters and digits (no 0/O, 1/I/L) so a code read aloud on the phone works.
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+_CODE_LENGTH = 10
+
+
+class Action(str, Enum):
+    """What a staff member can do to a case, and what it means for its status."""
+
+    ACCEPT = "accept"
+    RETURN = "return"
+    ESCALATE = "escalate"
+    AGREEMENT = "agreement"
+    NO_AGREEMENT = "no_agreement"
+    REPLY = "reply"
+    DONE = "done"
+
+    @property
+    def status(self) -> Status:
+        """The status this action moves a case to."""
+        return _STATUS_OF_ACTION[self]
+
+    @property
+    def outcome(self) -> str | None:
+        """The outcome a resolving action records (knowledge/case_rules.yml ``outcomes``)."""
+        return self.value if self.status is Status.RESOLVED else None
+
+
+_STATUS_OF_ACTION = {
+    Action.ACCEPT: Status.ACCEPTED,
+    Action.RETURN: Status.RETURNED,
+    Action.ESCALATE: Status.ESCALATED,
+    Action.AGREEMENT: Status.RESOLVED,
+    Action.NO_AGREEMENT: Status.RESOLVED,
+    Action.REPLY: Status.RESOLVED,
+    Action.DONE: Status.RESOLVED,
+}
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """What a staff member sees of a case: the case, its notes and appointments, and whether
+    they handle it (then they also see the phone and get the action buttons)."""
+
+    case: Case
+    notes: list[Note]
+    sessions: list[CaseSession]
+    handles: bool
+
+
+def _hash(code: str, pepper: bytes) -> str:
+    """The stored form of an invite code: HMAC-SHA256 keyed with the server's pepper, so a
+    copy of the database alone cannot test guesses."""
+    normalized = "".join(code.split()).upper()
+    return hmac.new(pepper, normalized.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Invites and membership
+# ---------------------------------------------------------------------------
+
+
+def create_invite(
+    uow: UnitOfWork,
+    agency_id: str,
+    role: str,
+    *,
+    created_by: str,
+    county: County,
+    pepper: bytes,
+    ttl: timedelta = DEFAULT_INVITE_TTL,
+) -> str:
+    """A new one-time code for ``role`` at ``agency_id``; only its keyed hash is stored.
+
+    Raises ValueError for an unknown role or agency.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    if agency_id not in county.knowledge.agencies_by_id:
+        raise ValueError(f"unknown agency id {agency_id!r} (see: xiangyin cases agencies)")
+    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+    with uow:
+        at = uow.clock.now()
+        uow.staff.add_invite(
+            Invite(_hash(code, pepper), agency_id, role, created_by, at, at + ttl)
+        )
+        uow.commit()
+    return code
+
+
+def redeem_invite(
+    uow: UnitOfWork, code: str, identity: ChannelIdentity, name: str, *, pepper: bytes
+) -> StaffMember:
+    """Make this person staff with the invite's agency and role; the code is spent.
+
+    Re-joining with a new code moves an existing staff member to the new agency and role.
+    Raises InviteRefused for an unknown, used or expired code.
+    """
+    with uow:
+        at = uow.clock.now()
+        invite = uow.staff.invite(_hash(code, pepper))
+        if invite is None or invite.used_by is not None or invite.expires_at < at:
+            raise InviteRefused("invite code unknown, used or expired")
+        # Spent first, guarded by "still unused": two people racing for one code cannot
+        # both get through.
+        if not uow.staff.spend_invite(invite, identity.actor, at):
+            raise InviteRefused("invite code already used")
+        member = StaffMember(identity, name[:255] or identity.id, invite.agency_id, invite.role)
+        uow.staff.save(member, at)
+        uow.commit()
+    return member
+
+
+def get_staff(uow: UnitOfWork, identity: ChannelIdentity) -> StaffMember | None:
+    """The active staff member with this identity, or None."""
+    with uow.reading():
+        return uow.staff.get(identity)
+
+
+def staff_of_agency(
+    uow: UnitOfWork, agency_id: str, roles: tuple[str, ...] = HANDLING_ROLES
+) -> list[StaffMember]:
+    """Active staff of an agency in the given roles, in the order they joined."""
+    with uow.reading():
+        return uow.staff.of_agency(agency_id, roles)
+
+
+def active_staff(uow: UnitOfWork) -> list[StaffMember]:
+    """Every active staff member, in the order they joined."""
+    with uow.reading():
+        return uow.staff.active()
+
+
+def deactivate(uow: UnitOfWork, identity: ChannelIdentity) -> bool:
+    """Take a person's staff rights away (their history stays); their open talk ends."""
+    with uow:
+        at = uow.clock.now()
+        done = uow.staff.deactivate(identity, at)
+        talk = uow.talks.for_staff(identity.actor)
+        if talk is not None:
+            uow.talks.close(talk.id, at)
+        uow.commit()
+    return done
+
+
+# ---------------------------------------------------------------------------
+# Looking at a case, notes
+# ---------------------------------------------------------------------------
+
+
+def _case(uow: UnitOfWork, number: str, *, lock: bool = False) -> Case | None:
+    canonical = normalize(number)
+    return uow.cases.get(canonical, lock=lock) if canonical else None
+
+
+def view_case(uow: UnitOfWork, member: StaffMember | None, number: str, county: County) -> CaseView:
+    """The case with its notes and appointments, for someone who may view it.
+
+    Raises CaseRefused otherwise (and for a number that does not exist)."""
+    with uow.reading():
+        case = _case(uow, number)
+        if case is None or not may_view(member, case, county.knowledge):
+            raise CaseRefused(number)
+        return CaseView(
+            case,
+            uow.notes.for_case(case.number),
+            uow.sessions.for_case(case.number),
+            may_handle(member, case, county.knowledge),
+        )
+
+
+def add_note(
+    uow: UnitOfWork, member: StaffMember | None, number: str, text: str, county: County
+) -> Note:
+    """A note on a case the person may view.  Raises CaseRefused or ValueError (no text)."""
+    text = text.strip()
+    if not text:
+        raise ValueError("a note needs some text")
+    with uow:
+        case = _case(uow, number)
+        if case is None or member is None or not may_view(member, case, county.knowledge):
+            raise CaseRefused(number)
+        note = Note(case.number, member.actor, member.name, text, uow.clock.now())
+        uow.notes.add(note)
+        uow.commit()
+    return note
+
+
+# ---------------------------------------------------------------------------
+# Acting on a case
+# ---------------------------------------------------------------------------
+
+
+def action_possible(case: Case, action: Action) -> bool:
+    """Could ``action`` be taken on the case as it is now (before asking for a reason)?"""
+    return case.can_move_to(action.status)
+
+
+def act_on_case(
+    uow: UnitOfWork,
+    member: StaffMember | None,
+    number: str,
+    action: Action,
+    county: County,
+    *,
+    text: str = "",
+    channel: str = "telegram",
+) -> Case:
+    """Take ``action`` on a case this person handles: accept, return (``text`` is the
+    reason), escalate, or resolve with an outcome (``text``: the terms or the reply).
+
+    Raises CaseRefused when they may not, :class:`records.domain.model.IllegalTransition`
+    when the case cannot move so now.
+    """
+    if member is None:
+        raise CaseRefused(number)
+    canonical = normalize(number)
+    if canonical is None:
+        raise CaseRefused(number)
+    details: dict[str, str] = {}
+    if action.outcome is not None:
+        details["outcome"] = action.outcome
+        if text:
+            details["terms"] = text
+    reason = text if action is Action.RETURN else (text or f"{channel}:{action.value}")
+    try:
+        return transition(
+            uow,
+            canonical,
+            action.status,
+            member.actor,
+            reason,
+            county=county,
+            may=lambda case: may_handle(member, case, county.knowledge),
+            **details,
+        )
+    except CaseNotFound:
+        raise CaseRefused(number) from None
+
+
+def schedule_session(
+    uow: UnitOfWork,
+    member: StaffMember | None,
+    number: str,
+    day: date,
+    details: str,
+    county: County,
+) -> CaseSession:
+    """Store an appointment on a case this person handles and tell the villager, together.
+
+    Raises CaseRefused, or ValueError for a day in the past."""
+    details = details.strip()
+    with uow:
+        if day < uow.clock.today():
+            raise ValueError("an appointment cannot be in the past")
+        case = _case(uow, number)
+        if case is None or member is None or not may_handle(member, case, county.knowledge):
+            raise CaseRefused(number)
+        at = uow.clock.now()
+        session = uow.sessions.add(case.number, day, details, member.actor, at)
+        uow.emit(
+            SessionScheduled(
+                at=at,
+                number=case.number,
+                villager=case.villager.sender_id,
+                agency=case.agency,
+                day=day,
+                details=details,
+            )
+        )
+        uow.commit()
+    return session
+
+
+# ---------------------------------------------------------------------------
+# 与当事人对话: a staff member and a villager talking through the bot
+# ---------------------------------------------------------------------------
+
+
+def open_talk(
+    uow: UnitOfWork,
+    member: StaffMember | None,
+    number: str,
+    villager_chat: str,
+    county: County,
+) -> Talk:
+    """Start relaying between the handler and the case's villager.
+
+    Raises CaseRefused, or ConversationBusy when either is already talking."""
+    with uow:
+        case = _case(uow, number)
+        if case is None or member is None or not may_handle(member, case, county.knowledge):
+            raise CaseRefused(number)
+        talk = uow.talks.open(
+            case.number, member.actor, case.villager.sender_id, villager_chat, uow.clock.now()
+        )
+        uow.commit()
+    return talk
+
+
+def talk_involving(uow: UnitOfWork, chat: str, actor: str) -> Talk | None:
+    """The open talk this chat is the villager side of, or this person leads."""
+    with uow.reading():
+        return uow.talks.involving(chat, actor)
+
+
+@dataclass(frozen=True)
+class TalkRights:
+    """A talk with its two sides checked: the staff member (None when their rights are gone,
+    which has just closed the talk) and the case."""
+
+    talk: Talk
+    member: StaffMember | None
+    case: Case | None
+
+
+def talk_rights(uow: UnitOfWork, talk: Talk, county: County) -> TalkRights:
+    """Re-check, at every message, that the staff member still handles the case; if not
+    (moved agency, case re-routed or closed, rights taken away) the talk ends here."""
+    with uow:
+        member = uow.staff.get(ChannelIdentity.parse(talk.staff))
+        case = uow.cases.get(talk.case_number)
+        if member is not None and case is not None and case.is_open and may_handle(
+            member, case, county.knowledge
+        ):
+            return TalkRights(talk, member, case)
+        uow.talks.close(talk.id, uow.clock.now())
+        uow.commit()
+    log.info("talk %s on %s ended: the staff member no longer handles the case", talk.id, talk.case_number)
+    return TalkRights(talk, None, case)
+
+
+def close_talk(uow: UnitOfWork, talk: Talk) -> bool:
+    """End a talk; False if it had ended already."""
+    with uow:
+        done = uow.talks.close(talk.id, uow.clock.now())
+        uow.commit()
+    return done
+
+
+def end_talk(uow: UnitOfWork, chat: str, actor: str) -> Talk | None:
+    """Whoever is in a talk — the staff member or the villager — ends it; the talk, or None
+    when there was none."""
+    with uow:
+        talk = uow.talks.involving(chat, actor)
+        if talk is None:
+            return None
+        uow.talks.close(talk.id, uow.clock.now())
+        uow.commit()
+    return talk
