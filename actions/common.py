@@ -13,9 +13,8 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
-from knowledge.county import County
+from knowledge.base import Knowledge
 from knowledge.dialogue import DialogueWords
-from knowledge.loader import Knowledge
 from records.api import AsyncRecords
 
 ROUTES = ("petition", "mediation", "legal_aid", "service")
@@ -63,7 +62,7 @@ class ActionContext:
     """The action server's dependencies, made where it starts."""
 
     records: AsyncRecords
-    county: County
+    knowledge: Knowledge
     dialogue: DialogueWords
 
 
@@ -90,7 +89,7 @@ def records() -> AsyncRecords:
 
 def knowledge() -> Knowledge:
     """The county's knowledge."""
-    return context().county.knowledge
+    return context().knowledge
 
 
 def dialogue() -> DialogueWords:

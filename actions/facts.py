@@ -15,7 +15,7 @@ from typing import Optional
 
 from knowledge.dialogue import DialogueWords
 from knowledge.readers import date_phrase, read_amount, spoken_digits
-from knowledge.loader import Knowledge
+from knowledge.base import Knowledge
 from knowledge.text import compact, normalize
 from actions.validation import normalize_phone
 

@@ -59,7 +59,7 @@ def first_date(case: Any) -> str:
     deadline = next((d for d in case.deadlines if d.deadline_id == wanted and d.due), None)
     if deadline is None:
         return ""
-    return plain_date(deadline.due, deadline.due, context().county.rules)
+    return plain_date(deadline.due, deadline.due, context().knowledge.rules)
 
 
 def tell_case(dispatcher: CollectingDispatcher, case: Any, anonymous: bool = False) -> None:

@@ -39,8 +39,8 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from knowledge.county import County, load_county
-from knowledge.loader import default_knowledge_root
+from knowledge.base import Knowledge
+from knowledge.loader import default_knowledge_root, load_knowledge
 from records.adapters.database import make_engine, scratch_schema
 from records.adapters.orm import cases, outbox
 from records.adapters.unit_of_work import SqlAlchemyUnitOfWork
@@ -50,12 +50,12 @@ from records.services.cases import NUMBER_TAKEN_MESSAGE, SubmitCase
 from xiangyin.commands.database import upgrade
 
 #: The shipped knowledge, loaded once, outside every measurement.
-COUNTY: County = load_county(default_knowledge_root())
+KNOWLEDGE: Knowledge = load_knowledge(default_knowledge_root())
 
 
 def _records(engine: Engine) -> Records:
     clock = Clock()
-    return Records(lambda: SqlAlchemyUnitOfWork(engine, clock), COUNTY, clock, b"bench")
+    return Records(lambda: SqlAlchemyUnitOfWork(engine, clock), KNOWLEDGE, clock, b"bench")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = PROJECT_ROOT / "results" / "bench-cases.json"
@@ -111,7 +111,7 @@ class _CollisionCounter(logging.Handler):
 
 
 def _places() -> list[tuple[str, str]]:
-    knowledge = COUNTY.knowledge
+    knowledge = KNOWLEDGE.knowledge
     return [(t.id, v.id) for t in knowledge.townships for v in t.villages]
 
 

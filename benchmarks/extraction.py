@@ -15,8 +15,9 @@ import json
 import time
 from pathlib import Path
 
+from knowledge.loader import load_knowledge
 from xiangyin.settings import PROJECT_ROOT
-from knowledge.loader import get_knowledge
+pass
 
 VILLAGERS = Path(__file__).parent / "data" / "villagers.jsonl"
 
@@ -25,7 +26,7 @@ def main() -> int:
     import spacy
     from spacy.matcher import PhraseMatcher
 
-    knowledge = get_knowledge()
+    knowledge = load_knowledge()
     villages = [v.name for t in knowledge.county.townships for v in t.villages]
     names = {n for t in knowledge.county.townships for n in (t.name, *t.aliases)}
     names |= {n for t in knowledge.county.townships for v in t.villages for n in (v.name, *v.aliases)}

@@ -28,7 +28,7 @@ from telegram import Bot, InlineKeyboardMarkup
 from bot.identity import AGENT_PREFIX, telegram_chat_of
 from bot.render import split_text
 from bot.staff_ui import assigned_keyboard, case_card
-from knowledge.county import County
+from knowledge.base import Knowledge
 from knowledge.frontend import outbox_texts, say, status_label
 from records.adapters.outbox import OutboxMessage, SendFunction
 from records.api import AsyncRecords
@@ -58,7 +58,7 @@ def _template(key: str) -> str:
     raise KeyError(f"knowledge/frontend.yml outbox has no text for {key!r}")
 
 
-def villager_text(message: OutboxMessage, county: County, today: date) -> str:
+def villager_text(message: OutboxMessage, knowledge: Knowledge, today: date) -> str:
     """A status change or reminder in the villager's words."""
     payload: Mapping[str, Any] = message.payload
     key = message.message_key
@@ -72,7 +72,7 @@ def villager_text(message: OutboxMessage, county: County, today: date) -> str:
         agency=agency.get("name", ""),
         next=upcoming.get("explain", "") if upcoming.get("due") else "",
         explain=payload.get("explain", ""),
-        day=plain_date(date.fromisoformat(day), today, county.rules) if day else "",
+        day=plain_date(date.fromisoformat(day), today, knowledge.rules) if day else "",
         details=payload.get("details", ""),
     )
 
@@ -84,7 +84,7 @@ async def _agency_text(
     number = str(payload.get("number") or message.case_number or "")
     template = _template(message.message_key)
     if message.message_key == "agency.case_assigned":
-        knowledge = records.county.knowledge
+        knowledge = records.knowledge
         dispute = knowledge.dispute_types.get(str(payload.get("dispute_type")))
         header = template.format(
             number=number,
@@ -95,7 +95,7 @@ async def _agency_text(
             case = await records.get_case(number)
         except CaseNotFound:  # the row outlived its case (tests wiping tables): say the header
             return header, None
-        return case_card(case, header, records.county), assigned_keyboard(number)
+        return case_card(case, header, records.knowledge), assigned_keyboard(number)
     if message.message_key == "agency.voice_note":
         seconds = payload.get("duration")
         return template.format(number=number, duration=say("voice_seconds", seconds=seconds) if seconds else ""), None
@@ -117,11 +117,11 @@ async def _agency_text(
     )
 
 
-def digest_text(message: OutboxMessage, county: County) -> str:
+def digest_text(message: OutboxMessage, knowledge: Knowledge) -> str:
     """A staff member's daily digest: a header line, then one line per case."""
     payload: Mapping[str, Any] = message.payload
     today = date.fromisoformat(str(payload["day"]))
-    rules = county.rules
+    rules = knowledge.rules
     lines = [
         _template("staff.daily_digest").format(
             day=plain_date(today, today, rules),
@@ -179,7 +179,7 @@ def make_send(bot: Bot, records: AsyncRecords) -> SendFunction:
             staff_chat = telegram_chat_of(message.recipient_id)
             if staff_chat is None:
                 raise NoRecipient(f"staff {message.recipient_id[:9]}… is not on Telegram")
-            await send_text(staff_chat, digest_text(message, records.county), None)
+            await send_text(staff_chat, digest_text(message, records.knowledge), None)
             return
         if message.recipient_kind == VILLAGER:
             chat_id = telegram_chat_of(message.recipient_id)
@@ -190,7 +190,7 @@ def make_send(bot: Bot, records: AsyncRecords) -> SendFunction:
                     message.recipient_id[:9],
                 )
                 return
-            text = villager_text(message, records.county, records.clock.today())
+            text = villager_text(message, records.knowledge, records.clock.today())
             if message.recipient_id.startswith(AGENT_PREFIX):
                 villager = await _villager_name(records, message)
                 text = say("filed_for", villager=villager) + text

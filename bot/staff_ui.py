@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from knowledge.county import County
+from knowledge.base import Knowledge
 from knowledge.frontend import outcome_label, say, status_label
 from knowledge.text import shorten
 from records.domain.clock import county_date
@@ -113,14 +113,14 @@ def handling_keyboard(case: Case) -> InlineKeyboardMarkup:
     )
 
 
-def place_of(case: Case, county: County) -> str:
+def place_of(case: Case, knowledge: Knowledge) -> str:
     """“共和镇天台村”, or the county name when the place is unknown."""
     j = case.jurisdiction
-    return f"{j.township_name or ''}{j.village_name or ''}" or county.knowledge.county.name
+    return f"{j.township_name or ''}{j.village_name or ''}" or knowledge.county.name
 
 
-def _names(case: Case, county: County) -> tuple[str, str]:
-    knowledge = county.knowledge
+def _names(case: Case, knowledge: Knowledge) -> tuple[str, str]:
+    knowledge = knowledge
     route = knowledge.route_names.get(case.route, case.route)
     dispute = knowledge.dispute_types.get(case.dispute_type)
     return route, dispute.name if dispute else case.dispute_type
@@ -134,14 +134,14 @@ def _facts(case: Case) -> str:
     )
 
 
-def case_card(case: Case, header: str, county: County) -> str:
+def case_card(case: Case, header: str, knowledge: Knowledge) -> str:
     """A new case for its agency: header, urgency, place, facts, dated deadlines, the ask."""
     today = county_date(case.created_at)
-    rules = county.rules
+    rules = knowledge.rules
     lines = [header]
     if case.urgent or case.emergency:
         lines.append(say("case_urgent"))
-    lines.append(say("case_place", place=place_of(case, county)))
+    lines.append(say("case_place", place=place_of(case, knowledge)))
     facts = _facts(case)
     if facts:
         lines.append(say("case_facts", facts=facts))
@@ -160,14 +160,14 @@ def case_card(case: Case, header: str, county: County) -> str:
 def timeline(
     case: Case,
     notes: Iterable[Note],
-    county: County,
+    knowledge: Knowledge,
     *,
     show_phone: bool,
     sessions: Iterable[CaseSession] = (),
 ) -> str:
     """The case, its history, deadlines and notes, for staff and the filing agent."""
-    route, dispute = _names(case, county)
-    rules = county.rules
+    route, dispute = _names(case, knowledge)
+    rules = knowledge.rules
     today = county_date(case.updated_at)
     phone = (case.villager.phone or "") if show_phone else case.villager.phone_masked
     lines = [

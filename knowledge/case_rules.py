@@ -9,24 +9,19 @@ life, and the words villagers use to say how long they have left.  Problems are 
 
 from __future__ import annotations
 
-import functools
 import string
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, Extra, ValidationError, conint, constr, validator
 
-from knowledge.loader import (
-    DISPUTE_TYPE_CODES,
-    ROUTES,
-    Knowledge,
-    KnowledgeError,
-    default_knowledge_root,
-    get_knowledge,
-    normalise_text,
-)
+from knowledge.schema import DISPUTE_TYPE_CODES, ROUTES, KnowledgeError
+from knowledge.text import compact
+
+if TYPE_CHECKING:
+    from knowledge.base import Knowledge
 
 __all__ = [
     "CASE_RULES_FILE",
@@ -38,8 +33,6 @@ __all__ = [
     "LegalRoute",
     "LitigationRedirect",
     "TimeLimitWords",
-    "clear_case_rules_cache",
-    "get_case_rules",
     "load_case_rules",
 ]
 
@@ -90,8 +83,8 @@ class LegalRoute(_Model):
 
     def matched(self, text: str) -> list[str]:
         """The keywords of this route found in the (normalised) text."""
-        norm = normalise_text(text)
-        return [k for k in self.keywords if normalise_text(k) in norm]
+        norm = compact(text)
+        return [k for k in self.keywords if compact(k) in norm]
 
 
 class LitigationRedirect(_Model):
@@ -118,8 +111,8 @@ class EmergencyRules(_Model):
 
     def matched(self, text: str) -> list[str]:
         """The emergency keywords found in the (normalised) text."""
-        norm = normalise_text(text)
-        return [k for k in self.keywords if normalise_text(k) in norm]
+        norm = compact(text)
+        return [k for k in self.keywords if compact(k) in norm]
 
 
 class DeadlineTrigger(_Model):
@@ -285,16 +278,9 @@ def _check_against_knowledge(rules: CaseRules, knowledge: Knowledge, file: str) 
             )
 
 
-def load_case_rules(
-    root: Path | str | None = None, knowledge: Knowledge | None = None
-) -> CaseRules:
-    """Load ``<root>/case_rules.yml`` and check it against ``knowledge``.
-
-    ``root`` defaults to the knowledge root ($XIANGYIN_KNOWLEDGE_DIR or <repo>/knowledge);
-    ``knowledge`` defaults to the cached knowledge of that root.
-    """
-    base = Path(root) if root is not None else default_knowledge_root()
-    path = base / CASE_RULES_FILE
+def load_case_rules(root: Path | str, knowledge: Knowledge) -> CaseRules:
+    """Load ``<root>/case_rules.yml`` and check it against ``knowledge``."""
+    path = Path(root) / CASE_RULES_FILE
     shown = str(path)
     if not path.is_file():
         raise KnowledgeError(shown, None, None, "file is missing")
@@ -308,20 +294,5 @@ def load_case_rules(
         rules = CaseRules.parse_obj(raw)
     except ValidationError as exc:
         raise _error_from(exc, shown, "case_rules") from exc
-    _check_against_knowledge(rules, knowledge or get_knowledge(), shown)
+    _check_against_knowledge(rules, knowledge, shown)
     return rules
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_rules(root: str) -> CaseRules:
-    return load_case_rules(root)
-
-
-def get_case_rules() -> CaseRules:
-    """The case rules of the default knowledge root, loaded once per process."""
-    return _cached_rules(str(default_knowledge_root().resolve()))
-
-
-def clear_case_rules_cache() -> None:
-    """Forget the cached rules (after editing the YAML, and in tests)."""
-    _cached_rules.cache_clear()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from knowledge.loader import KnowledgeError, default_knowledge_root
+from knowledge.schema import KnowledgeError
+from knowledge.loader import default_knowledge_root
 
 REQUIRED = (
     "chat_banner",

@@ -11,11 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from knowledge.case_rules import STATUSES
-from knowledge.loader import Knowledge, KnowledgeError
+from knowledge.schema import KnowledgeError
+
+if TYPE_CHECKING:
+    from knowledge.base import Knowledge
 
 __all__ = ["REMINDERS_FILE", "ReminderRules", "load_reminder_rules"]
 

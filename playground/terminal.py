@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 
 from bot.config import BotConfig
 from knowledge.frontend import say
-from knowledge.loader import Knowledge
+from knowledge.base import Knowledge
 from records.api import AsyncRecords, Records
 from records.domain.identity import TELEGRAM, ChannelIdentity
 
@@ -165,7 +165,7 @@ async def play(
     from bot.state_store import BotStateStore
     from playground.localapi import FakeBotApi
 
-    knowledge = records.county.knowledge
+    knowledge = records.knowledge
     people = personas(knowledge)
     async_records = AsyncRecords(records, workers=4)
     async with FakeBotApi() as server:

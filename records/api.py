@@ -4,7 +4,7 @@
 factory (a database, or memory in tests), the county's data, the clock and the invite pepper —
 so a caller names only the use case and its arguments::
 
-    records = Records(lambda: SqlAlchemyUnitOfWork(engine, clock), county, clock, pepper)
+    records = Records(lambda: SqlAlchemyUnitOfWork(engine, clock), knowledge, clock, pepper)
     records.submit_case(cmd)
 
 :class:`AsyncRecords` is the same door for event-loop callers (the bot, the action server):
@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
-from knowledge.county import County
+from knowledge.base import Knowledge
 from records.domain.clock import Clock
 from records.domain.identity import ChannelIdentity
 from records.domain.model import Case
@@ -39,14 +39,14 @@ class Records:
     def __init__(
         self,
         new_uow: Callable[[], UnitOfWork],
-        county: County,
+        knowledge: Knowledge,
         clock: Clock,
         pepper: bytes,
         *,
         rng: random.Random | None = None,
     ) -> None:
         self.new_uow = new_uow
-        self.county = county
+        self.knowledge = knowledge
         self.clock = clock
         self.pepper = pepper
         self.rng = rng
@@ -54,11 +54,11 @@ class Records:
     # ----- cases -------------------------------------------------------------------------
 
     def submit_case(self, cmd: cases.SubmitCase) -> cases.SubmittedCase:
-        return cases.submit_case(self.new_uow(), cmd, county=self.county, rng=self.rng)
+        return cases.submit_case(self.new_uow(), cmd, knowledge=self.knowledge, rng=self.rng)
 
     def transition(self, number: str, to_status: str, actor: str, reason: str, **details: Any) -> Case:
         return cases.transition(
-            self.new_uow(), number, to_status, actor, reason, county=self.county, **details
+            self.new_uow(), number, to_status, actor, reason, knowledge=self.knowledge, **details
         )
 
     def get_case(self, number: str) -> Case:
@@ -84,7 +84,7 @@ class Records:
             agency_id,
             role,
             created_by=created_by,
-            county=self.county,
+            knowledge=self.knowledge,
             pepper=self.pepper,
             **kwargs,
         )
@@ -107,34 +107,34 @@ class Records:
         return staff.deactivate(self.new_uow(), identity)
 
     def view_case(self, member: StaffMember | None, number: str) -> staff.CaseView:
-        return staff.view_case(self.new_uow(), member, number, self.county)
+        return staff.view_case(self.new_uow(), member, number, self.knowledge)
 
     def add_note(self, member: StaffMember | None, number: str, text: str) -> Note:
-        return staff.add_note(self.new_uow(), member, number, text, self.county)
+        return staff.add_note(self.new_uow(), member, number, text, self.knowledge)
 
     def act_on_case(
         self, member: StaffMember | None, number: str, action: staff.Action, *, text: str = ""
     ) -> Case:
-        return staff.act_on_case(self.new_uow(), member, number, action, self.county, text=text)
+        return staff.act_on_case(self.new_uow(), member, number, action, self.knowledge, text=text)
 
     def schedule_session(
         self, member: StaffMember | None, number: str, day: date, details: str
     ) -> CaseSession:
-        return staff.schedule_session(self.new_uow(), member, number, day, details, self.county)
+        return staff.schedule_session(self.new_uow(), member, number, day, details, self.knowledge)
 
     def work_list(self, member: StaffMember, *, open_only: bool = False) -> list[digest.WorkItem]:
-        return digest.work_list(self.new_uow(), member, self.county, open_only=open_only)
+        return digest.work_list(self.new_uow(), member, self.knowledge, open_only=open_only)
 
     # ----- talks and files ---------------------------------------------------------------
 
     def open_talk(self, member: StaffMember | None, number: str, villager_chat: str) -> Talk:
-        return staff.open_talk(self.new_uow(), member, number, villager_chat, self.county)
+        return staff.open_talk(self.new_uow(), member, number, villager_chat, self.knowledge)
 
     def talk_involving(self, chat: str, actor: str) -> Talk | None:
         return staff.talk_involving(self.new_uow(), chat, actor)
 
     def talk_rights(self, talk: Talk) -> staff.TalkRights:
-        return staff.talk_rights(self.new_uow(), talk, self.county)
+        return staff.talk_rights(self.new_uow(), talk, self.knowledge)
 
     def close_talk(self, talk: Talk) -> bool:
         return staff.close_talk(self.new_uow(), talk)
@@ -151,13 +151,13 @@ class Records:
     # ----- the daily passes --------------------------------------------------------------
 
     def queue_reminders(self, days_before: Iterable[int] = (3, 1)) -> reminders.ReminderReport:
-        return reminders.queue_reminders(self.new_uow(), self.county, days_before=days_before)
+        return reminders.queue_reminders(self.new_uow(), self.knowledge, days_before=days_before)
 
     def queue_session_reminders(self) -> int:
         return sessions.queue_session_reminders(self.new_uow())
 
     def queue_digests(self) -> int:
-        return digest.queue_digests(self.new_uow(), self.county)
+        return digest.queue_digests(self.new_uow(), self.knowledge)
 
 
 class AsyncRecords:
@@ -169,8 +169,8 @@ class AsyncRecords:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="records")
 
     @property
-    def county(self) -> County:
-        return self.sync.county
+    def knowledge(self) -> Knowledge:
+        return self.sync.knowledge
 
     @property
     def clock(self) -> Clock:

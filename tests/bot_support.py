@@ -25,7 +25,7 @@ from records.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from records.api import AsyncRecords, Records
 from records.domain.clock import Clock
 from records.services.cases import SubmitCase
-from tests.fakes import county
+from tests.fakes import shipped_knowledge
 from xiangyin.commands.database import upgrade
 from xiangyin.settings import settings
 
@@ -72,7 +72,7 @@ def store(engine: Engine, clock: Clock | None = None) -> Records:
     """The case records on ``engine`` as the bot sees them (same knowledge, same pepper)."""
     clock = clock or Clock()
     return Records(
-        lambda: SqlAlchemyUnitOfWork(engine, clock), county(), clock, settings().secret.encode()
+        lambda: SqlAlchemyUnitOfWork(engine, clock), shipped_knowledge(), clock, settings().secret.encode()
     )
 
 

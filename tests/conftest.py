@@ -48,7 +48,7 @@ def action_records():
 
     records, store = fake_records()
     async_records = AsyncRecords(records, workers=2)
-    configure(ActionContext(async_records, records.county, dialogue_words()))
+    configure(ActionContext(async_records, records.knowledge, dialogue_words()))
     yield store
     async_records.close()
 

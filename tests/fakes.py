@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
-from knowledge.county import County, load_county
+from knowledge.base import Knowledge
+from knowledge.loader import load_knowledge
 from records.api import Records
 from records.domain.clock import Clock, FixedClock
 from records.domain.identity import ChannelIdentity
@@ -352,21 +353,21 @@ class FakeUnitOfWork(UnitOfWork):
         self._working = copy.deepcopy(self.store.state)
 
 
-_COUNTY: County | None = None
+_KNOWLEDGE: Knowledge | None = None
 
 
-def county() -> County:
+def shipped_knowledge() -> Knowledge:
     """The shipped knowledge, loaded once for the test session."""
-    global _COUNTY
-    if _COUNTY is None:
+    global _KNOWLEDGE
+    if _KNOWLEDGE is None:
         from knowledge.loader import default_knowledge_root
 
-        _COUNTY = load_county(default_knowledge_root())
-    return _COUNTY
+        _KNOWLEDGE = load_knowledge(default_knowledge_root())
+    return _KNOWLEDGE
 
 
 def fake_records(clock: Clock | None = None, store: FakeStore | None = None) -> tuple[Records, FakeStore]:
     """Records on an in-memory store, with the shipped knowledge and a fixed clock."""
     store = store or FakeStore()
     clock = clock or FixedClock(datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc))
-    return Records(lambda: FakeUnitOfWork(store, clock), county(), clock, b"test-pepper"), store
+    return Records(lambda: FakeUnitOfWork(store, clock), shipped_knowledge(), clock, b"test-pepper"), store

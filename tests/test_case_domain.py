@@ -43,8 +43,9 @@ from records.domain.model import (
 from records.domain.events import CaseRouted, EmergencyReported, StatusChanged
 from records.domain.legal_aid import parse_time_limit, screen
 from records.domain.routing import route_case
-from knowledge.loader import KnowledgeError, load_knowledge
-from tests.fakes import county
+from knowledge.schema import KnowledgeError
+from knowledge.loader import load_knowledge
+from tests.fakes import shipped_knowledge
 
 REPO = Path(__file__).resolve().parent.parent
 AT = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)  # Fri 20 Nov 2026, 10:00 in Mouding
@@ -52,12 +53,12 @@ AT = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)  # Fri 20 Nov 2026, 10:00
 
 @pytest.fixture(scope="module")
 def knowledge():
-    return county().knowledge
+    return shipped_knowledge()
 
 
 @pytest.fixture(scope="module")
 def rules():
-    return county().rules
+    return shipped_knowledge().rules
 
 
 VILLAGE = AgencyRef("gonghe.tiantai.village_mediation", "天台村人民调解委员会")

@@ -20,7 +20,7 @@ from records.services.cases import (
     submit_case,
     transition,
 )
-from tests.fakes import FakeStore, FakeUnitOfWork, county
+from tests.fakes import FakeStore, FakeUnitOfWork, shipped_knowledge
 
 AT = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)  # Fri 20 Nov 2026, 10:00 in Mouding
 CLOCK = FixedClock(AT)
@@ -47,13 +47,13 @@ def uow() -> FakeUnitOfWork:
 
 
 def submit(cmd: SubmitCase, **kwargs):
-    return submit_case(uow(), cmd, county=county(), **kwargs)
+    return submit_case(uow(), cmd, knowledge=shipped_knowledge(), **kwargs)
 
 
 def move(number: str, to: str, actor: str, reason: str, *, now: datetime | None = None, **details):
     if now is not None:
         CLOCK.at = now
-    return transition(uow(), number, to, actor, reason, county=county(), **details)
+    return transition(uow(), number, to, actor, reason, knowledge=shipped_knowledge(), **details)
 
 
 def petition(key: str = "conv-1:1763604000.1", sender: str = "tg:1001", **changes) -> SubmitCase:

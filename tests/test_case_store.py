@@ -41,7 +41,7 @@ from records.domain.clock import FixedClock, naive_utc
 from records.domain.model import Status
 from records.services.cases import SubmitCase
 from records.services.unit_of_work import ConcurrentUpdate
-from tests.fakes import county
+from tests.fakes import shipped_knowledge
 from xiangyin.commands.database import upgrade
 
 AT = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)  # Fri 20 Nov 2026, 10:00 in Mouding
@@ -86,7 +86,7 @@ def postgres_schema(url: str) -> contextlib.AbstractContextManager[Engine]:
 def records(engine: Engine, clock: FixedClock | None = None) -> Records:
     """The case records on ``engine``, with the shipped knowledge."""
     clock = clock or FixedClock(AT)
-    return Records(lambda: SqlAlchemyUnitOfWork(engine, clock), county(), clock, b"pepper")
+    return Records(lambda: SqlAlchemyUnitOfWork(engine, clock), shipped_knowledge(), clock, b"pepper")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

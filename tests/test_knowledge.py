@@ -13,17 +13,11 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from knowledge.loader import (
-    DISPUTE_TYPE_CODES,
-    ROUTES,
-    Knowledge,
-    KnowledgeError,
-    clear_knowledge_cache,
-    get_knowledge,
-    import_villages_csv,
-    knowledge_check,
-    load_knowledge,
-)
+from knowledge.schema import DISPUTE_TYPE_CODES, ROUTES, KnowledgeError
+from knowledge.base import Knowledge
+from knowledge.villages import import_villages_csv
+from knowledge.check import check as knowledge_check
+from knowledge.loader import load_knowledge
 from xiangyin.commands.knowledge import main_check
 
 REPO = Path(__file__).resolve().parent.parent
@@ -705,14 +699,9 @@ def test_importing_rejects_a_bad_coordinate(kb_copy: Path, tmp_path: Path) -> No
 # ---------------------------------------------------------------------------
 
 
-def test_get_knowledge_reads_the_directory_named_in_the_environment(
+def test_the_default_knowledge_is_the_directory_named_in_the_environment(
     kb_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rewrite(kb_copy, "terms.yml", lambda d: d["terms"].append("测试专用词"))
     monkeypatch.setenv("XIANGYIN_KNOWLEDGE_DIR", str(kb_copy))
-    clear_knowledge_cache()
-    try:
-        assert get_knowledge() is get_knowledge()
-        assert "测试专用词" in get_knowledge().terms
-    finally:
-        clear_knowledge_cache()
+    assert "测试专用词" in load_knowledge().terms

@@ -57,7 +57,7 @@ async def test_one_person_plays_villager_and_mediator_through_the_real_bot(rasa,
 
     engine = fresh_engine(tmp_path)
     records = store(engine)
-    villager, mediator, agent = personas(records.county.knowledge)
+    villager, mediator, agent = personas(records.knowledge)
     keyboard, printed = Keyboard(), []
     config = dataclasses.replace(bot_settings(tmp_path), rasa_url=rasa.url)
     run = asyncio.create_task(

@@ -30,7 +30,7 @@ def _cmd_knowledge_import(args: argparse.Namespace) -> int:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from nlu_components.dictionary import generate
-    from knowledge.loader import KnowledgeError
+    from knowledge.schema import KnowledgeError
 
     try:
         written = generate(Path(args.root))

@@ -72,7 +72,7 @@ async def staff_member(context: Context, user: User | None) -> StaffMember | Non
 def plain(context: Context, day: date) -> str:
     """A date as a villager reads it ("12月3日")."""
     records = parts(context).records
-    return plain_date(day, records.clock.today(), records.county.rules)
+    return plain_date(day, records.clock.today(), records.knowledge.rules)
 
 
 def status_line(context: Context, case: Case) -> str:

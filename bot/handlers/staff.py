@@ -63,7 +63,7 @@ async def join(update: Update, context: Context) -> None:
         log.info("join refused for user %s", user.id)
         await reply(update, say("join_refused"))
         return
-    agency = records.county.knowledge.agencies_by_id.get(member.agency_id)
+    agency = records.knowledge.agencies_by_id.get(member.agency_id)
     await reply(
         update,
         say(
@@ -135,7 +135,7 @@ async def case_command(update: Update, context: Context) -> None:
         return
     await reply(
         update,
-        timeline(view.case, view.notes, records.county, show_phone=view.handles, sessions=view.sessions),
+        timeline(view.case, view.notes, records.knowledge, show_phone=view.handles, sessions=view.sessions),
         reply_markup=_keyboard(view.case, view.handles),
     )
 

@@ -160,7 +160,7 @@ async def location_message(update: Update, context: Context) -> None:
     if message is None or message.location is None:
         return
     part = parts(context)
-    place = part.records.county.knowledge.nearest_place(
+    place = part.records.knowledge.nearest_place(
         message.location.latitude, message.location.longitude
     )
     if place is None or place.km > part.config.location_max_km:

@@ -27,7 +27,8 @@ from datetime import date, datetime, time, timedelta
 from knowledge.case_rules import CaseRules, DeadlineTrigger
 from records.domain.clock import COUNTY_TZ, county_date
 from records.domain.model import CaseDeadline, Status
-from knowledge.loader import Deadline, Holidays, Knowledge
+from knowledge.schema import Deadline, Holidays
+from knowledge.base import Knowledge
 
 __all__ = [
     "add_months",

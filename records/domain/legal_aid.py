@@ -21,7 +21,9 @@ from datetime import date, timedelta
 from knowledge.readers import chinese_number, read_date
 from knowledge.case_rules import CaseRules
 from records.domain.model import Screening
-from knowledge.loader import Knowledge, LegalAidItem, normalise_text
+from knowledge.base import Knowledge
+from knowledge.schema import LegalAidItem
+from knowledge.text import compact
 
 __all__ = ["TimeLimitAnswer", "parse_time_limit", "screen"]
 
@@ -55,7 +57,7 @@ def parse_time_limit(
 ) -> TimeLimitAnswer:
     """Read "还有5天", "还剩三天", "下周就到期", "12月3号", "没有" into days left."""
     words = rules.time_limit_answers
-    norm = normalise_text(text or "")
+    norm = compact(text or "")
     if not norm:
         return TimeLimitAnswer(None, None, False, False, True)
 
@@ -69,28 +71,28 @@ def parse_time_limit(
 
     # "3个月", "五天", "两个星期": longest unit first so 个月 wins over 月.
     units = sorted(words.units.items(), key=lambda kv: -len(kv[0]))
-    unit_pattern = "|".join(re.escape(normalise_text(u)) for u, _ in units)
+    unit_pattern = "|".join(re.escape(compact(u)) for u, _ in units)
     match = re.search(rf"(?<![\d月])({_NUMBER})\s*多?个?({unit_pattern})", norm)
     if match:
         count = _count(match[1])
-        unit_days = dict((normalise_text(u), d) for u, d in units)[match[2]]
+        unit_days = dict((compact(u), d) for u, d in units)[match[2]]
         if count is not None:
             return answer(today + timedelta(days=count * unit_days))
 
     for phrase, days in sorted(words.relative_days.items(), key=lambda kv: -len(kv[0])):
-        if normalise_text(phrase) in norm:
+        if compact(phrase) in norm:
             return answer(today + timedelta(days=days))
-    if any(normalise_text(p) in norm for p in words.next_week):
+    if any(compact(p) in norm for p in words.next_week):
         # Earliest day of next week: next Monday.
         return answer(today + timedelta(days=7 - today.weekday()), approximate=True)
-    if any(normalise_text(p) in norm for p in words.this_week):
+    if any(compact(p) in norm for p in words.this_week):
         # This week ends on Sunday; the earliest possible day is today.
         return answer(today + timedelta(days=6 - today.weekday()), approximate=True)
-    if any(normalise_text(p) in norm for p in words.month_end):
+    if any(compact(p) in norm for p in words.month_end):
         last = calendar.monthrange(today.year, today.month)[1]
         return answer(date(today.year, today.month, last), approximate=True)
 
-    none_words = [normalise_text(w) for w in words.none]
+    none_words = [compact(w) for w in words.none]
     if norm in none_words or any(norm.startswith(w) for w in none_words):
         return TimeLimitAnswer(None, None, True, False, True)
     return TimeLimitAnswer(None, None, False, False, False)
@@ -98,8 +100,8 @@ def parse_time_limit(
 
 def _reason(item: LegalAidItem, text: str) -> str:
     """ "31(5): 请求…劳动报酬 [欠工资]": the article, its wording and the words that matched."""
-    norm = normalise_text(text)
-    hits = [k for k in item.keywords if normalise_text(k) in norm]
+    norm = compact(text)
+    hits = [k for k in item.keywords if compact(k) in norm]
     return f"{item.article}: {item.text} [{', '.join(hits)}]"
 
 

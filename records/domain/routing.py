@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 
 from knowledge.case_rules import CaseRules
 from records.domain.model import AgencyRef, Redirect
-from knowledge.loader import Agency, Knowledge
+from knowledge.schema import Agency
+from knowledge.base import Knowledge
 
 __all__ = ["CaseRouting", "agency_ref", "detect_emergency", "detect_redirect", "route_case"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from knowledge.case_rules import ROLES
-from knowledge.loader import Knowledge
+from knowledge.base import Knowledge
 from records.domain.identity import ChannelIdentity
 from records.domain.model import Case, CaseError
 

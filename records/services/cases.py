@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from knowledge.county import County
-from knowledge.loader import ROUTES, Knowledge
+from knowledge.base import Knowledge
+from knowledge.schema import ROUTES
 from records.domain.case_number import new_case_number, normalize
 from records.domain.clock import county_date
 from records.domain.deadlines import case_deadline, deadlines_on
@@ -178,11 +178,11 @@ def _build_case(
     at: datetime,
     routing: CaseRouting,
     screening: Screening | None,
-    county: County,
+    knowledge: Knowledge,
     rng: random.Random | None,
 ) -> Case:
     """The new case, routed (or closed as redirected), with its deadlines and flags."""
-    knowledge, rules = county.knowledge, county.rules
+    knowledge, rules = knowledge, knowledge.rules
     today = county_date(at)
     case = Case.submit(
         number=new_case_number(cmd.route, today, rng),
@@ -269,7 +269,7 @@ def submit_case(
     uow: UnitOfWork,
     cmd: SubmitCase,
     *,
-    county: County,
+    knowledge: Knowledge,
     rng: random.Random | None = None,
 ) -> SubmittedCase:
     """Turn a completed form into a case, in one transaction.
@@ -282,7 +282,7 @@ def submit_case(
 
     Raises ValueError for an unknown route, dispute type, township or village.
     """
-    knowledge, rules = county.knowledge, county.rules
+    knowledge, rules = knowledge, knowledge.rules
     _check_command(cmd, knowledge)
     at = cmd.submitted_at or uow.clock.now()
     text = _villager_text(cmd.facts)
@@ -319,7 +319,7 @@ def submit_case(
                     at=at,
                     routing=routing,
                     screening=screening,
-                    county=county,
+                    knowledge=knowledge,
                     rng=rng,
                 )
                 for _ in range(NUMBER_ATTEMPTS):
@@ -461,7 +461,7 @@ def transition(
     actor: str,
     reason: str,
     *,
-    county: County,
+    knowledge: Knowledge,
     may: Callable[[Case], bool] | None = None,
     **details: Any,
 ) -> Case:
@@ -484,7 +484,7 @@ def transition(
     an unknown number raises CaseNotFound.  ``may`` (the staff member's rights) is asked
     about the case as it is locked for the change; False raises CaseRefused.
     """
-    knowledge, rules = county.knowledge, county.rules
+    knowledge, rules = knowledge, knowledge.rules
     target = Status(to_status)
     if not actor.strip():
         raise ValueError("actor is required (who made this change)")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from knowledge.county import County
+from knowledge.base import Knowledge
 from records.domain.events import DigestDue
 from records.domain.model import OPEN_STATUSES, Case, CaseDeadline
 from records.domain.staff import StaffMember, may_handle
@@ -43,7 +43,7 @@ def by_nearest_deadline(found: list[Case], today: date) -> list[WorkItem]:
     )
 
 
-def _work(uow: UnitOfWork, member: StaffMember, county: County, open_only: bool) -> list[WorkItem]:
+def _work(uow: UnitOfWork, member: StaffMember, knowledge: Knowledge, open_only: bool) -> list[WorkItem]:
     if member.role == "agent":
         found = uow.cases.list(filed_by=member.actor)
         if open_only:
@@ -52,17 +52,17 @@ def _work(uow: UnitOfWork, member: StaffMember, county: County, open_only: bool)
         found = [
             c
             for c in uow.cases.list(agency_id=member.agency_id, status=list(OPEN_STATUSES))
-            if may_handle(member, c, county.knowledge)
+            if may_handle(member, c, knowledge)
         ]
     return by_nearest_deadline(found, uow.clock.today())
 
 
 def work_list(
-    uow: UnitOfWork, member: StaffMember, county: County, *, open_only: bool = False
+    uow: UnitOfWork, member: StaffMember, knowledge: Knowledge, *, open_only: bool = False
 ) -> list[WorkItem]:
     """An agent's filed cases, or the open agency cases a handler may act on; nearest first."""
     with uow.reading():
-        return _work(uow, member, county, open_only)
+        return _work(uow, member, knowledge, open_only)
 
 
 def _item(item: WorkItem, today: date) -> dict[str, Any]:
@@ -89,14 +89,14 @@ def digest_payload(items: list[WorkItem], today: date) -> dict[str, Any]:
     }
 
 
-def queue_digests(uow: UnitOfWork, county: County) -> int:
+def queue_digests(uow: UnitOfWork, knowledge: Knowledge) -> int:
     """Queue today's digest for every active staff member with open work; how many were
     queued in this pass (0 when they all went out already)."""
     queued = 0
     with uow:
         at, today = uow.clock.now(), uow.clock.today()
         for member in uow.staff.active():
-            items = _work(uow, member, county, open_only=True)
+            items = _work(uow, member, knowledge, open_only=True)
             if not items or not uow.sent.digest(member.actor, today, len(items), at):
                 continue
             uow.emit(DigestDue(at=at, staff=member.actor, payload=digest_payload(items, today)))

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from knowledge.county import County
+from knowledge.base import Knowledge
 from records.domain.deadlines import plain_date
 from records.domain.events import CaseOverdue, DeadlineApproaching
 from records.domain.model import CaseError, Status
@@ -51,7 +51,7 @@ def _event(
     cls: type[DeadlineApproaching],
     item: DueDeadline,
     uow: UnitOfWork,
-    county: County,
+    knowledge: Knowledge,
     to_villager: bool,
 ) -> DeadlineApproaching:
     today = uow.clock.today()
@@ -66,18 +66,18 @@ def _event(
         deadline_id=item.deadline.deadline_id,
         deadline=item.deadline.name,
         due=due,
-        due_text=plain_date(due, today, county.rules),
+        due_text=plain_date(due, today, knowledge.rules),
         days=(due - today).days,
         explain=item.deadline.explain,
     )
 
 
 def queue_reminders(
-    uow: UnitOfWork, county: County, *, days_before: Iterable[int] = (3, 1)
+    uow: UnitOfWork, knowledge: Knowledge, *, days_before: Iterable[int] = (3, 1)
 ) -> ReminderReport:
     """One pass for the county's today: queue due reminders, escalate overdue cases.  Safe to
     run any number of times, by any number of processes."""
-    rules = county.reminders
+    rules = knowledge.reminders
     days = sorted({int(d) for d in days_before if int(d) >= 0})
     report = ReminderReport()
     overdue: list[DueDeadline] = []
@@ -97,7 +97,7 @@ def queue_reminders(
                 elif left in days and uow.sent.reminder(
                     item.number, item.deadline.deadline_id, due, f"due_in_{left}", at
                 ):
-                    uow.emit(_event(DeadlineApproaching, item, uow, county, False))
+                    uow.emit(_event(DeadlineApproaching, item, uow, knowledge, False))
                     report.agency_reminders += 1
             elif (
                 item.deadline.deadline_id in rules.villager_windows
@@ -107,7 +107,7 @@ def queue_reminders(
                     item.number, item.deadline.deadline_id, due, f"due_in_{left}", at
                 )
             ):
-                uow.emit(_event(DeadlineApproaching, item, uow, county, True))
+                uow.emit(_event(DeadlineApproaching, item, uow, knowledge, True))
                 report.villager_reminders += 1
         for item in overdue:
             # Flag (tell the agency) once; the escalation below is retried every pass until
@@ -116,7 +116,7 @@ def queue_reminders(
             if uow.sent.reminder(
                 item.number, item.deadline.deadline_id, item.deadline.due, OVERDUE, at
             ):
-                uow.emit(_event(CaseOverdue, item, uow, county, False))
+                uow.emit(_event(CaseOverdue, item, uow, knowledge, False))
                 report.overdue += 1
         uow.commit()
     for item in overdue:
@@ -127,7 +127,7 @@ def queue_reminders(
                 Status.ESCALATED,
                 SYSTEM_ACTOR,
                 f"overdue: {item.deadline.name}",
-                county=county,
+                knowledge=knowledge,
             )
         except CaseError as exc:  # moved meanwhile (accepted, resolved …): nothing to escalate
             log.info("overdue case %s not escalated: %s", item.number, exc)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import Enum
 
-from knowledge.county import County
+from knowledge.base import Knowledge
 from records.domain.case_number import normalize
 from records.domain.events import SessionScheduled
 from records.domain.identity import ChannelIdentity
@@ -130,7 +130,7 @@ def create_invite(
     role: str,
     *,
     created_by: str,
-    county: County,
+    knowledge: Knowledge,
     pepper: bytes,
     ttl: timedelta = DEFAULT_INVITE_TTL,
 ) -> str:
@@ -140,7 +140,7 @@ def create_invite(
     """
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-    if agency_id not in county.knowledge.agencies_by_id:
+    if agency_id not in knowledge.agencies_by_id:
         raise ValueError(f"unknown agency id {agency_id!r} (see: xiangyin cases agencies)")
     code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
     with uow:
@@ -217,24 +217,24 @@ def _case(uow: UnitOfWork, number: str, *, lock: bool = False) -> Case | None:
     return uow.cases.get(canonical, lock=lock) if canonical else None
 
 
-def view_case(uow: UnitOfWork, member: StaffMember | None, number: str, county: County) -> CaseView:
+def view_case(uow: UnitOfWork, member: StaffMember | None, number: str, knowledge: Knowledge) -> CaseView:
     """The case with its notes and appointments, for someone who may view it.
 
     Raises CaseRefused otherwise (and for a number that does not exist)."""
     with uow.reading():
         case = _case(uow, number)
-        if case is None or not may_view(member, case, county.knowledge):
+        if case is None or not may_view(member, case, knowledge):
             raise CaseRefused(number)
         return CaseView(
             case,
             uow.notes.for_case(case.number),
             uow.sessions.for_case(case.number),
-            may_handle(member, case, county.knowledge),
+            may_handle(member, case, knowledge),
         )
 
 
 def add_note(
-    uow: UnitOfWork, member: StaffMember | None, number: str, text: str, county: County
+    uow: UnitOfWork, member: StaffMember | None, number: str, text: str, knowledge: Knowledge
 ) -> Note:
     """A note on a case the person may view.  Raises CaseRefused or ValueError (no text)."""
     text = text.strip()
@@ -242,7 +242,7 @@ def add_note(
         raise ValueError("a note needs some text")
     with uow:
         case = _case(uow, number)
-        if case is None or member is None or not may_view(member, case, county.knowledge):
+        if case is None or member is None or not may_view(member, case, knowledge):
             raise CaseRefused(number)
         note = Note(case.number, member.actor, member.name, text, uow.clock.now())
         uow.notes.add(note)
@@ -265,7 +265,7 @@ def act_on_case(
     member: StaffMember | None,
     number: str,
     action: Action,
-    county: County,
+    knowledge: Knowledge,
     *,
     text: str = "",
     channel: str = "telegram",
@@ -294,8 +294,8 @@ def act_on_case(
             action.status,
             member.actor,
             reason,
-            county=county,
-            may=lambda case: may_handle(member, case, county.knowledge),
+            knowledge=knowledge,
+            may=lambda case: may_handle(member, case, knowledge),
             **details,
         )
     except CaseNotFound:
@@ -308,7 +308,7 @@ def schedule_session(
     number: str,
     day: date,
     details: str,
-    county: County,
+    knowledge: Knowledge,
 ) -> CaseSession:
     """Store an appointment on a case this person handles and tell the villager, together.
 
@@ -318,7 +318,7 @@ def schedule_session(
         if day < uow.clock.today():
             raise ValueError("an appointment cannot be in the past")
         case = _case(uow, number)
-        if case is None or member is None or not may_handle(member, case, county.knowledge):
+        if case is None or member is None or not may_handle(member, case, knowledge):
             raise CaseRefused(number)
         at = uow.clock.now()
         session = uow.sessions.add(case.number, day, details, member.actor, at)
@@ -346,14 +346,14 @@ def open_talk(
     member: StaffMember | None,
     number: str,
     villager_chat: str,
-    county: County,
+    knowledge: Knowledge,
 ) -> Talk:
     """Start relaying between the handler and the case's villager.
 
     Raises CaseRefused, or ConversationBusy when either is already talking."""
     with uow:
         case = _case(uow, number)
-        if case is None or member is None or not may_handle(member, case, county.knowledge):
+        if case is None or member is None or not may_handle(member, case, knowledge):
             raise CaseRefused(number)
         talk = uow.talks.open(
             case.number, member.actor, case.villager.sender_id, villager_chat, uow.clock.now()
@@ -378,14 +378,14 @@ class TalkRights:
     case: Case | None
 
 
-def talk_rights(uow: UnitOfWork, talk: Talk, county: County) -> TalkRights:
+def talk_rights(uow: UnitOfWork, talk: Talk, knowledge: Knowledge) -> TalkRights:
     """Re-check, at every message, that the staff member still handles the case; if not
     (moved agency, case re-routed or closed, rights taken away) the talk ends here."""
     with uow:
         member = uow.staff.get(ChannelIdentity.parse(talk.staff))
         case = uow.cases.get(talk.case_number)
         if member is not None and case is not None and case.is_open and may_handle(
-            member, case, county.knowledge
+            member, case, knowledge
         ):
             return TalkRights(talk, member, case)
         uow.talks.close(talk.id, uow.clock.now())

@@ -289,7 +289,7 @@ def _cmd_agencies_list(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add the ``cases`` and ``agencies`` commands to the ``xiangyin`` parser."""
-    from knowledge.loader import LEVELS
+    from knowledge.schema import LEVELS
 
     cases = subparsers.add_parser("cases", help="case records: list, show, move (staff)")
     cases.add_argument("--db", default=None, help="database URL (default: DATABASE_URL)")

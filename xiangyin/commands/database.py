@@ -12,7 +12,8 @@ import argparse
 from sqlalchemy.engine import Engine
 
 from bot import state_store
-from knowledge.county import County, load_county
+from knowledge.base import Knowledge
+from knowledge.loader import load_knowledge
 from records.adapters import database
 from records.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from records.api import Records
@@ -39,13 +40,13 @@ def open_database(config: Settings, url: str | None = None) -> Engine:
 
 
 def open_records(
-    config: Settings, engine: Engine, *, county: County | None = None, clock: Clock | None = None
+    config: Settings, engine: Engine, *, knowledge: Knowledge | None = None, clock: Clock | None = None
 ) -> Records:
     """The case records of this process: on ``engine``, with the county's data and a clock."""
     clock = clock or Clock()
-    county = county or load_county(config.knowledge_dir)
+    knowledge = knowledge or load_knowledge(config.knowledge_dir)
     return Records(
-        lambda: SqlAlchemyUnitOfWork(engine, clock), county, clock, config.secret.encode()
+        lambda: SqlAlchemyUnitOfWork(engine, clock), knowledge, clock, config.secret.encode()
     )
 
 

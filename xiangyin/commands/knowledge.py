@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TextIO
 
 from knowledge.check import check
-from knowledge.loader import KnowledgeError, import_villages_csv
+from knowledge.schema import KnowledgeError
+from knowledge.villages import import_villages_csv
 
 __all__ = ["main_check", "main_import"]
 

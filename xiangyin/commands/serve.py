@@ -102,7 +102,7 @@ def _cmd_actions(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     engine = open_database(config)
     records = open_records(config, engine)
-    configure(ActionContext(AsyncRecords(records), records.county, dialogue_words()))
+    configure(ActionContext(AsyncRecords(records), records.knowledge, dialogue_words()))
     app = create_app(config.secret, SECRET_HEADER, args.actions)
     app.run(args.host, args.port, workers=1, access_log=False)
     return 0

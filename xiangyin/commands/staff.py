@@ -53,7 +53,7 @@ def _cmd_invite(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 2
-    agency = records.county.knowledge.agencies_by_id[args.agency]
+    agency = records.knowledge.agencies_by_id[args.agency]
     print(code)
     print(
         f"one-time code for {args.role} at {agency.name} ({args.agency}), valid {args.days} days; "
