@@ -66,8 +66,12 @@ test: $(MODEL)
 	$(RASA) data validate --data nlu_data --domain domain.yml --config config.yml --quiet
 	$(PY) -m pytest -p no:cacheprovider
 
+# Style, the type check of the records' domain and services, and the import contracts
+# (pyproject.toml [tool.mypy] and [tool.importlinter]).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check xiangyin actions nlu_components records bot knowledge playground benchmarks tests
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # BENCH_TRAIN=1 also times a fresh full training (else: the last `make train`).
 bench: $(MODEL)

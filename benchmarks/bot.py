@@ -277,7 +277,7 @@ async def run(
     from bot.state_store import BotStateStore
     from playground.localapi import FakeBotApi
     from records.adapters.database import make_engine
-    from records.adapters.outbox import outbox_counts
+    from records.adapters.outbox import dispatchers, outbox_counts
     from records.api import AsyncRecords
     from xiangyin.commands.database import open_records, upgrade
     from xiangyin.settings import settings
@@ -291,7 +291,11 @@ async def run(
     results: dict[str, Any] = {}
     async with FakeBotApi() as server:
         app = build_local_application(
-            config, AsyncRecords(records), BotStateStore(engine, records.clock), engine, server
+            config,
+            AsyncRecords(records),
+            BotStateStore(engine, records.clock),
+            dispatchers(engine, records.clock, retry_base_s=config.outbox_retry_base_s),
+            server,
         )
         rasa = app.bot_data.rasa
         plain_send = rasa.send

@@ -1,14 +1,14 @@
 """The Telegram Application, configured in one place.
 
-    app = build_application(config, records, state, engine)
+    app = build_application(config, records, state, outbox)
     app.run_polling()                     # `xiangyin bot` does this (or run_webhook)
 
 ``config`` is the bot's settings (bot/config.py), ``records`` the case records
 (records/api.py ``AsyncRecords``), ``state`` the bot's own tables (bot/state_store.py) and
-``engine`` the case database, for the outbox dispatcher.  In tests and the benchmark, against
-a local Bot API server::
+``outbox`` what makes the outbox dispatcher (bot/runtime.py ``OutboxFactory``).  In tests and
+the benchmark, against a local Bot API server::
 
-    app = build_local_application(config, records, state, engine, server)
+    app = build_local_application(config, records, state, outbox, server)
     async with serving(app):
         ...
 
@@ -25,7 +25,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy.engine import Engine
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -43,6 +42,7 @@ from bot.state_store import BotStateStore
 from records.api import AsyncRecords
 from bot.runtime import (
     BotData,
+    OutboxFactory,
     PerChatUpdateProcessor,
     close_resources,
     start_background,
@@ -67,7 +67,7 @@ def build_application(
     config: BotConfig,
     records: AsyncRecords,
     state: BotStateStore,
-    engine: Engine,
+    outbox: OutboxFactory,
     base_url: str | None = None,
     base_file_url: str | None = None,
     *,
@@ -102,7 +102,7 @@ def build_application(
     data.config = config
     data.records = records
     data.state = state
-    data.engine = engine
+    data.outbox = outbox
     data.rasa = RasaClient(config.rasa_url, timeout=config.rasa_timeout_s, secret=config.secret)
     data.transcriber = transcriber_for(config.asr_url)
     handlers.register(app)
@@ -110,7 +110,11 @@ def build_application(
 
 
 def build_local_application(
-    config: BotConfig, records: AsyncRecords, state: BotStateStore, engine: Engine, server: Any
+    config: BotConfig,
+    records: AsyncRecords,
+    state: BotStateStore,
+    outbox: OutboxFactory,
+    server: Any,
 ) -> Application:
     """The Application pointed at a local Bot API server (playground/localapi ``FakeBotApi``):
     the terminal playground, the tests and the benchmark."""
@@ -118,7 +122,7 @@ def build_local_application(
         config,
         records,
         state,
-        engine,
+        outbox,
         base_url=server.base_url,
         base_file_url=server.base_file_url,
         token=server.token,

@@ -1,4 +1,4 @@
-"""Outbox messages delivered on Telegram: the ``send`` function of records.adapters.outbox.Dispatcher.
+"""Outbox messages delivered on Telegram: the ``send`` function of the outbox dispatcher.
 
 * ``agency`` messages go to the private chats of the agency's active staff in a role that
   works on the case's route; a new case comes with 接收 / 退回 / 转上级 buttons.
@@ -30,13 +30,12 @@ from bot.render import split_text
 from bot.staff_ui import assigned_keyboard, case_card
 from knowledge.base import Knowledge
 from knowledge.frontend import outbox_texts, say, status_label
-from records.adapters.outbox import OutboxMessage, SendFunction
 from records.api import AsyncRecords
 from records.domain.deadlines import plain_date
 from records.domain.model import Status
 from records.domain.staff import HANDLING_ROLES, ROUTES_OF_ROLE, StaffMember
 from records.services.cases import CaseNotFound
-from records.services.messages import AGENCY, STAFF, VILLAGER
+from records.services.messages import AGENCY, STAFF, VILLAGER, OutboxMessage, SendFunction
 
 __all__ = ["NoRecipient", "digest_text", "make_send", "villager_text"]
 

@@ -18,26 +18,26 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy.engine import Engine
 from telegram.ext import BaseUpdateProcessor
 
 from bot.asr import Transcriber
 from bot.config import BotConfig
 from bot.rasa_client import RasaClient
 from bot.state_store import BotStateStore
-from records.adapters.outbox import Dispatcher
 from records.api import AsyncRecords
+from records.services.messages import SendFunction
 
 if TYPE_CHECKING:  # pragma: no cover
     from telegram.ext import Application
 
 __all__ = [
     "BotData",
+    "Outbox",
+    "OutboxFactory",
     "Parts",
     "PerChatUpdateProcessor",
     "start_background",
@@ -45,6 +45,19 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+class Outbox(Protocol):
+    """The outbox dispatcher as the bot runs it (records/adapters/outbox.py ``Dispatcher``)."""
+
+    async def run_forever(
+        self, *, idle_seconds: float = 1.0, stop: asyncio.Event | None = None
+    ) -> None: ...
+
+
+#: Makes the dispatcher for a ``send`` function and a worker name (the entry point binds it
+#: to the case database and the clock).
+OutboxFactory = Callable[[SendFunction, str], Outbox]
 
 
 @dataclass(frozen=True)
@@ -64,14 +77,14 @@ class BotData:
         self.config: BotConfig | None = None
         self.records: AsyncRecords | None = None
         self.state: BotStateStore | None = None
-        #: The case database, for the outbox dispatcher only (records/adapters/outbox.py).
-        self.engine: Engine | None = None
+        #: Makes the outbox dispatcher (records/adapters/outbox.py), bound to the database.
+        self.outbox: OutboxFactory | None = None
         self.rasa: RasaClient | None = None
         #: Set to wake the backlog loop at once (a message was just kept for later).
         self.backlog_kick: asyncio.Event | None = None
         self.stop: asyncio.Event | None = None
         self.tasks: list[asyncio.Task[Any]] = []
-        self.dispatcher: Dispatcher | None = None
+        self.dispatcher: Outbox | None = None
         #: Speech recognition for voice notes (bot/asr.py); None: staff listen.
         self.transcriber: Transcriber | None = None
 
@@ -191,19 +204,11 @@ async def start_background(app: Application) -> None:
     config = parts.config
     if data.tasks:  # already running (post_init called twice)
         return
-    assert data.engine is not None
+    assert data.outbox is not None
     await parts.rasa.start()
     data.stop = asyncio.Event()
     data.backlog_kick = asyncio.Event()
-    data.dispatcher = Dispatcher(
-        data.engine,
-        make_send(app.bot, parts.records),
-        worker_id(),
-        base_delay=timedelta(seconds=config.outbox_retry_base_s),
-        # A send waits at most a few retry_after pauses; the lease must outlast it.
-        lease=timedelta(minutes=5),
-        clock=parts.records.clock,
-    )
+    data.dispatcher = data.outbox(make_send(app.bot, parts.records), worker_id())
     data.tasks = [
         asyncio.create_task(
             data.dispatcher.run_forever(idle_seconds=config.outbox_idle_s, stop=data.stop),

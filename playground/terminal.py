@@ -164,13 +164,18 @@ async def play(
     from bot.app import build_local_application, serving
     from bot.state_store import BotStateStore
     from playground.localapi import FakeBotApi
+    from records.adapters.outbox import dispatchers
 
     knowledge = records.knowledge
     people = personas(knowledge)
     async_records = AsyncRecords(records, workers=4)
     async with FakeBotApi() as server:
         app = build_local_application(
-            config, async_records, BotStateStore(engine, records.clock), engine, server
+            config,
+            async_records,
+            BotStateStore(engine, records.clock),
+            dispatchers(engine, records.clock, retry_base_s=config.outbox_retry_base_s),
+            server,
         )
         async with serving(app):
             for person in people[1:]:

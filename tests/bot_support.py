@@ -21,6 +21,7 @@ from bot.config import BotConfig
 from bot.state_store import BotStateStore
 from playground.localapi import FakeBotApi, SentCall
 from records.adapters.database import make_engine
+from records.adapters.outbox import dispatchers
 from records.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from records.api import AsyncRecords, Records
 from records.domain.clock import Clock
@@ -104,7 +105,11 @@ async def running_bot(
     config = dataclasses.replace(settings_ or bot_settings(), rasa_url=rasa_url)
     records = AsyncRecords(store(engine, clock), workers=4)
     app = build_local_application(
-        config, records, BotStateStore(engine, records.clock), engine, server
+        config,
+        records,
+        BotStateStore(engine, records.clock),
+        dispatchers(engine, records.clock, retry_base_s=config.outbox_retry_base_s),
+        server,
     )
     try:
         async with serving(app) as running:

@@ -17,6 +17,7 @@ from playground.localapi import FakeBotApi
 from bot.app import build_application
 from bot.render import MAX_CALLBACK_BYTES, callback_data_for, payload_of, split_text, utf16_len
 from bot.state_store import BotStateStore
+from records.adapters.outbox import dispatchers
 from records.api import AsyncRecords
 from records.domain.clock import Clock
 from bot_support import (
@@ -325,7 +326,7 @@ async def test_webhook_mode_accepts_only_telegrams_secret(server, rasa, tmp_path
         dataclasses.replace(bot_settings(), rasa_url=rasa.url),
         AsyncRecords(store(engine), workers=2),
         BotStateStore(engine, Clock()),
-        engine,
+        dispatchers(engine, Clock()),
         base_url=server.base_url,
         base_file_url=server.base_file_url,
         token=server.token,
@@ -367,7 +368,7 @@ def test_xiangyin_bot_refuses_to_start_without_a_token(monkeypatch):
     from xiangyin.cli import main as cli
     from xiangyin.settings import settings
 
-    def main() -> int:
+    def main() -> int:  # the bot process's entry point
         return cli(["bot"])
 
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)

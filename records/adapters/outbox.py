@@ -29,9 +29,9 @@ import inspect
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -39,12 +39,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from records.adapters.orm import outbox
 from records.domain.clock import Clock, aware_utc, naive_utc
+from records.services.messages import OutboxMessage, SendFunction
 
 __all__ = [
     "DispatchReport",
     "Dispatcher",
     "OutboxMessage",
     "SendFunction",
+    "dispatchers",
     "outbox_counts",
     "requeue_dead",
 ]
@@ -52,27 +54,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class OutboxMessage:
-    """An outbox row as a dispatcher claimed it."""
-
-    id: int
-    case_number: str | None
-    recipient_kind: str
-    recipient_id: str
-    kind: str
-    message_key: str
-    payload: Mapping[str, Any]
-    attempts: int
-    created_at: datetime
-    claim_token: str | None = None
-
-
 # ---------------------------------------------------------------------------
 # Dispatcher
 # ---------------------------------------------------------------------------
 
-SendFunction = Callable[[OutboxMessage], Awaitable[Any] | None]
 
 
 @dataclass
@@ -288,6 +273,30 @@ class Dispatcher:
                     await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
                 except asyncio.TimeoutError:
                     pass
+
+
+def dispatchers(
+    engine: Engine,
+    clock: Clock,
+    *,
+    retry_base_s: float = 10.0,
+    lease: timedelta = timedelta(minutes=5),
+) -> Callable[[SendFunction, str], Dispatcher]:
+    """What makes a process's dispatcher for a ``send`` function and a worker name, bound to
+    ``engine`` and ``clock`` — the front end gets this, never the engine.  A send waits at
+    most a few retry_after pauses; the lease must outlast it."""
+
+    def make(send: SendFunction, worker_id: str) -> Dispatcher:
+        return Dispatcher(
+            engine,
+            send,
+            worker_id,
+            base_delay=timedelta(seconds=retry_base_s),
+            lease=lease,
+            clock=clock,
+        )
+
+    return make
 
 
 def requeue_dead(engine: Engine, message_id: int, clock: Clock) -> bool:

@@ -650,11 +650,12 @@ class Case:
         — the agency's own deadlines are moot by then.
         """
         candidates = [
-            d
+            (d.due, d.information, d)
             for d in self.deadlines
             if d.due is not None and d.due >= today and (self.is_open or d.set_on == self.status)
         ]
-        return min(candidates, key=lambda d: (d.due, d.information), default=None)
+        earliest = min(candidates, key=lambda c: (c[0], c[1]), default=None)
+        return earliest[2] if earliest else None
 
     def event_on(self, status: Status | str) -> CaseEvent | None:
         """The latest history entry that moved the case to ``status``."""

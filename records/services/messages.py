@@ -8,8 +8,9 @@ payload sent to an agency: staff look the case up.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from records.domain.clock import county_date
@@ -27,7 +28,15 @@ from records.domain.events import (
 )
 from records.domain.model import AgencyRef, Case
 
-__all__ = ["AGENCY", "STAFF", "VILLAGER", "NewMessage", "messages_for_event"]
+__all__ = [
+    "AGENCY",
+    "STAFF",
+    "VILLAGER",
+    "NewMessage",
+    "OutboxMessage",
+    "SendFunction",
+    "messages_for_event",
+]
 
 AGENCY = "agency"
 VILLAGER = "villager"
@@ -84,6 +93,26 @@ def _case_summary(case: Case) -> dict[str, Any]:
             else None
         ),
     }
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """An outbox row as a dispatcher claimed it."""
+
+    id: int
+    case_number: str | None
+    recipient_kind: str
+    recipient_id: str
+    kind: str
+    message_key: str
+    payload: Mapping[str, Any]
+    attempts: int
+    created_at: datetime
+    claim_token: str | None = None
+
+
+#: What delivers one claimed message (raising means "not delivered, try again later").
+SendFunction = Callable[[OutboxMessage], Awaitable[Any] | None]
 
 
 def _agency(agency: AgencyRef | None) -> dict[str, str] | None:

@@ -13,6 +13,7 @@ same transaction.
 from __future__ import annotations
 
 import abc
+import builtins
 import logging
 import random
 import time
@@ -93,8 +94,10 @@ class CaseRepository(Protocol):
         urgent: bool | None = None,
         limit: int | None = None,
         offset: int = 0,
-    ) -> list[Case]: ...
-    def due_deadlines(self, until: date, deadline_ids: Iterable[str]) -> list[DueDeadline]: ...
+    ) -> builtins.list[Case]: ...
+    def due_deadlines(
+        self, until: date, deadline_ids: Iterable[str]
+    ) -> builtins.list[DueDeadline]: ...
 
 
 class StaffRepository(Protocol):

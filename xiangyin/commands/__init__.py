@@ -1,1 +1,2 @@
-"""The subcommands of `xiangyin`: knowledge, cases, staff."""
+"""The subcommands of `xiangyin`: the processes (bot, actions), the database (migrate),
+the knowledge, the case records and the staff accounts."""

@@ -59,6 +59,7 @@ def _cmd_bot(args: argparse.Namespace) -> int:
     from bot.app import build_application
     from bot.state_store import BotStateStore
     from bot.webhook import run_webhook
+    from records.adapters.outbox import dispatchers
     from records.api import AsyncRecords
 
     _logging()
@@ -78,7 +79,7 @@ def _cmd_bot(args: argparse.Namespace) -> int:
         config.bot,
         AsyncRecords(records),
         BotStateStore(engine, records.clock),
-        engine,
+        dispatchers(engine, records.clock, retry_base_s=config.outbox_retry_base_s),
         base_url=config.telegram_api_base_url,
         base_file_url=config.telegram_api_base_file_url,
     )
