@@ -107,7 +107,7 @@ def start_servers(
     endpoints = workdir / "endpoints.yml"
     endpoints.write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
-        '  headers:\n    X-Xiangyin-Secret: ${XIANGYIN_SECRET}\n'
+        "  headers:\n    X-Xiangyin-Secret: ${XIANGYIN_SECRET}\n"
     )
     actions = subprocess.Popen(
         [sys.executable, "-m", "actions.server", "--port", str(action_port)],
@@ -294,7 +294,12 @@ async def run(
             config,
             AsyncRecords(records),
             BotStateStore(engine, records.clock),
-            dispatchers(engine, records.clock, retry_base_s=config.outbox_retry_base_s),
+            dispatchers(
+                engine,
+                records.clock,
+                retry_base_s=config.outbox_retry_base_s,
+                on_unreachable=records.recipient_unreachable,
+            ),
             server,
         )
         rasa = app.bot_data.rasa

@@ -1,14 +1,18 @@
 """Outbox messages delivered on Telegram: the ``send`` function of the outbox dispatcher.
 
-* ``agency`` messages go to the private chats of the agency's active staff in a role that
-  works on the case's route; a new case comes with 接收 / 退回 / 转上级 buttons.
-* A voice note (``agency.voice_note``) comes with the recording itself, to listen to.
-* ``staff`` messages (the daily digest) go to one staff member's private chat (``tg:<id>``).
+* An agency's message was written as one row per person (records/services/addressing.py):
+  each ``staff`` row goes to that person's private chat; a new case comes with 接收 / 退回 /
+  转上级 buttons, a voice note with the recording.  A row still addressed to the ``agency``
+  (nobody was registered when it was written) is addressed to people now, or retried.
+* A 403 (the person blocked the bot) gives the row up at once: records marks them
+  unreachable and, if their agency has nobody else, sends it up the chain.
+* The daily digest and the alerts about agencies nobody answers for are ``staff`` rows too.
 * ``villager`` messages go to ``tg:<user id>`` → that user's private chat; for a case a proxy
   agent filed (``agent:<agent id>:<key>``) to the agent, marked with the villager's name.
-* Any failure raises, so the dispatcher retries with back-off and finally keeps a dead letter:
-  a 429 (RetryAfter), a 5xx, an agency with nobody registered yet — never dropped.  With
-  several staff, a retry may repeat the message to those who already had it (at-least-once).
+* Any other failure raises, so the dispatcher retries with back-off and finally keeps a dead
+  letter (``xiangyin outbox list`` / ``requeue``): a 429 (RetryAfter), a 5xx, an agency with
+  nobody registered yet — never dropped.  One row is one person, so a retry repeats the
+  message to nobody else.
 * A villager who did not come through Telegram (the terminal chat) has no chat to push to:
   the message is logged and counted as delivered, since retrying cannot reach them.
 
@@ -24,6 +28,7 @@ from datetime import date
 from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup
+from telegram.error import Forbidden
 
 from bot.identity import AGENT_PREFIX, telegram_chat_of
 from bot.render import split_text
@@ -33,9 +38,16 @@ from knowledge.frontend import outbox_texts, say, status_label
 from records.api import AsyncRecords
 from records.domain.deadlines import plain_date
 from records.domain.model import Status
-from records.domain.staff import HANDLING_ROLES, ROUTES_OF_ROLE, StaffMember
 from records.services.cases import CaseNotFound
-from records.services.messages import AGENCY, STAFF, VILLAGER, OutboxMessage, SendFunction
+from records.services.addressing import UNSTAFFED_KEY
+from records.services.messages import (
+    AGENCY,
+    STAFF,
+    VILLAGER,
+    OutboxMessage,
+    RecipientUnreachable,
+    SendFunction,
+)
 
 __all__ = ["NoRecipient", "digest_text", "make_send", "villager_text"]
 
@@ -143,42 +155,45 @@ def digest_text(message: OutboxMessage, knowledge: Knowledge) -> str:
     return "\n".join(lines)
 
 
-async def _recipients(records: AsyncRecords, message: OutboxMessage) -> list[StaffMember]:
-    route = message.payload.get("route")
-    members = await records.staff_of_agency(message.recipient_id, HANDLING_ROLES)
-    if route:  # a mediation case goes to mediators (and admins), not to petition staff
-        members = [m for m in members if route in ROUTES_OF_ROLE.get(m.role, frozenset())]
-    return members
-
-
 def make_send(bot: Bot, records: AsyncRecords) -> SendFunction:
     """The dispatcher's ``send``: deliver one outbox message or raise."""
 
     async def send_text(chat_id: int, text: str, markup: InlineKeyboardMarkup | None) -> None:
         pieces = split_text(text)
-        for i, piece in enumerate(pieces):
-            await bot.send_message(
-                chat_id, piece, reply_markup=markup if i == len(pieces) - 1 else None
-            )
+        try:
+            for i, piece in enumerate(pieces):
+                await bot.send_message(
+                    chat_id, piece, reply_markup=markup if i == len(pieces) - 1 else None
+                )
+        except Forbidden as exc:  # blocked the bot, deleted the chat: retrying cannot help
+            raise RecipientUnreachable(str(exc)) from exc
+
+    async def staff_text(message: OutboxMessage) -> tuple[str, InlineKeyboardMarkup | None]:
+        if message.message_key == "staff.daily_digest":
+            return digest_text(message, records.knowledge), None
+        if message.message_key == UNSTAFFED_KEY:
+            agency = (message.payload.get("agency") or {}).get("name", "")
+            return _template(UNSTAFFED_KEY).format(agency=agency, number=message.case_number or "-"), None
+        return await _agency_text(message, records)
 
     async def send(message: OutboxMessage) -> None:
         if message.recipient_kind == AGENCY:
-            members = await _recipients(records, message)
-            chats = [c for c in (telegram_chat_of(m.actor) for m in members) if c is not None]
-            if not chats:
+            # Nobody could be named for it when it was written: name them now.
+            if not await records.address_again(message):
                 raise NoRecipient(f"agency {message.recipient_id} has no staff on Telegram yet")
-            text, markup = await _agency_text(message, records)
-            voice = message.payload.get("file_id") if message.kind == "voice_note" else None
-            for chat_id in chats:
-                await send_text(chat_id, text, markup)
-                if voice:
-                    await bot.send_voice(chat_id, voice=voice)
             return
         if message.recipient_kind == STAFF:
             staff_chat = telegram_chat_of(message.recipient_id)
             if staff_chat is None:
                 raise NoRecipient(f"staff {message.recipient_id[:9]}… is not on Telegram")
-            await send_text(staff_chat, digest_text(message, records.knowledge), None)
+            text, markup = await staff_text(message)
+            await send_text(staff_chat, text, markup)
+            voice = message.payload.get("file_id") if message.kind == "voice_note" else None
+            if voice:
+                try:
+                    await bot.send_voice(staff_chat, voice=voice)
+                except Forbidden as exc:
+                    raise RecipientUnreachable(str(exc)) from exc
             return
         if message.recipient_kind == VILLAGER:
             chat_id = telegram_chat_of(message.recipient_id)

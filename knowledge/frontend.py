@@ -146,6 +146,9 @@ REQUIRED_OUTBOX = (
     "villager.status.escalated",
     "villager.status.closed",
     "villager.status.resolved",
+    "staff.daily_digest",
+    "staff.digest_item",
+    "staff.agency_unstaffed",
 )
 
 

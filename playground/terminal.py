@@ -174,7 +174,12 @@ async def play(
             config,
             async_records,
             BotStateStore(engine, records.clock),
-            dispatchers(engine, records.clock, retry_base_s=config.outbox_retry_base_s),
+            dispatchers(
+                engine,
+                records.clock,
+                retry_base_s=config.outbox_retry_base_s,
+                on_unreachable=records.recipient_unreachable,
+            ),
             server,
         )
         async with serving(app):

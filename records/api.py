@@ -27,7 +27,8 @@ from records.domain.clock import Clock
 from records.domain.identity import ChannelIdentity
 from records.domain.model import Case
 from records.domain.staff import CaseSession, Evidence, Note, StaffMember, Talk
-from records.services import cases, digest, evidence, reminders, sessions, staff
+from records.services import addressing, cases, digest, evidence, reminders, sessions, staff
+from records.services.messages import OutboxMessage
 from records.services.unit_of_work import UnitOfWork
 
 __all__ = ["AsyncRecords", "Records"]
@@ -38,18 +39,24 @@ class Records:
 
     def __init__(
         self,
-        new_uow: Callable[[], UnitOfWork],
+        make_uow: Callable[[], UnitOfWork],
         knowledge: Knowledge,
         clock: Clock,
         pepper: bytes,
         *,
         rng: random.Random | None = None,
     ) -> None:
-        self.new_uow = new_uow
+        self.make_uow = make_uow
         self.knowledge = knowledge
         self.clock = clock
         self.pepper = pepper
         self.rng = rng
+
+    def new_uow(self) -> UnitOfWork:
+        """A unit of work whose agency messages go to people (records/services/addressing.py)."""
+        uow = self.make_uow()
+        uow.address = lambda u, messages: addressing.address(u, messages, self.knowledge)
+        return uow
 
     # ----- cases -------------------------------------------------------------------------
 
@@ -158,6 +165,17 @@ class Records:
 
     def queue_digests(self) -> int:
         return digest.queue_digests(self.new_uow(), self.knowledge)
+
+    # ----- the outbox -------------------------------------------------------------------
+
+    def address_again(self, message: OutboxMessage) -> int:
+        return addressing.address_again(self.new_uow(), message, self.knowledge)
+
+    def recipient_unreachable(self, message: OutboxMessage) -> int:
+        return addressing.recipient_unreachable(self.new_uow(), message, self.knowledge)
+
+    def staff_heard_from(self, identity: ChannelIdentity) -> bool:
+        return staff.heard_from(self.new_uow(), identity)
 
 
 class AsyncRecords:

@@ -108,7 +108,12 @@ async def running_bot(
         config,
         records,
         BotStateStore(engine, records.clock),
-        dispatchers(engine, records.clock, retry_base_s=config.outbox_retry_base_s),
+        dispatchers(
+            engine,
+            records.clock,
+            retry_base_s=config.outbox_retry_base_s,
+            on_unreachable=records.sync.recipient_unreachable,
+        ),
         server,
     )
     try:

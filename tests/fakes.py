@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -173,7 +173,10 @@ class _Staff:
         return found[0] if found and found[1] else None
 
     def save(self, member: StaffMember, at: datetime) -> None:
-        self.state.staff[(member.identity.channel, member.identity.id)] = (member, True)
+        self.state.staff[(member.identity.channel, member.identity.id)] = (
+            replace(member, unreachable=False),
+            True,
+        )
 
     def of_agency(self, agency_id: str, roles: Iterable[str]) -> list[StaffMember]:
         wanted = set(roles)
@@ -184,6 +187,14 @@ class _Staff:
 
     def active(self) -> list[StaffMember]:
         return [m for m, active in self.state.staff.values() if active]
+
+    def set_reachable(self, identity: ChannelIdentity, reachable: bool, at: datetime) -> bool:
+        key = (identity.channel, identity.id)
+        found = self.state.staff.get(key)
+        if not found or found[0].unreachable == (not reachable):
+            return False
+        self.state.staff[key] = (replace(found[0], unreachable=not reachable), found[1])
+        return True
 
     def deactivate(self, identity: ChannelIdentity, at: datetime) -> bool:
         key = (identity.channel, identity.id)

@@ -32,7 +32,13 @@ from sqlalchemy import insert
 
 from records.adapters.database import make_engine, scratch_schema
 from records.adapters.orm import case_deadlines, case_events, cases, metadata, outbox
-from records.adapters.outbox import Dispatcher, OutboxMessage, outbox_counts, requeue_dead
+from records.adapters.outbox import (
+    Dispatcher,
+    OutboxMessage,
+    outbox_counts,
+    requeue_dead,
+)
+from records.adapters.outbox import outbox_rows as listed_rows
 from records.adapters.repository import StoreError
 from records.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from records.api import Records
@@ -129,7 +135,7 @@ def test_migrate_creates_the_case_tables_and_running_it_again_changes_nothing(en
     assert {"processed_updates", "bot_state", "relay_backlog", "bot_alembic_version"} <= names
     upgrade(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
         assert conn.execute(text("SELECT version_num FROM bot_alembic_version")).scalar_one() == "b0001"
 
 
@@ -483,3 +489,27 @@ def test_staff_can_list_show_and_move_cases_from_the_command_line(tmp_path, caps
     assert main(["agencies", "list", "--level", "county", "--json"]) == 0
     agencies = json.loads(capsys.readouterr().out)
     assert {a["level"] for a in agencies} == {"county"} and len(agencies) >= 10
+
+
+def test_staff_see_given_up_messages_and_can_send_them_again(tmp_path, capsys):
+    from xiangyin.cli import main
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert main(["migrate", "--db", url]) == 0
+    engine = make_engine(url)
+    clock = Clock()
+    queue(engine, 2, clock)
+
+    def refuse(message: OutboxMessage) -> None:
+        raise RuntimeError("chat not found")
+
+    dispatcher = Dispatcher(engine, refuse, "w1", max_attempts=1, clock=clock)
+    assert asyncio.run(dispatcher.run_once()).dead == 2
+    capsys.readouterr()
+    assert main(["outbox", "list", "--dead", "--db", url]) == 0
+    listed = capsys.readouterr().out
+    assert listed.count("dead") >= 2 and "chat not found" in listed and "2 dead" in listed
+    dead_id = listed_rows(engine, state="dead")[0].id
+    assert main(["outbox", "requeue", str(dead_id), "--db", url]) == 0
+    assert outbox_counts(engine)["dead"] == 1
+    assert main(["outbox", "requeue", str(dead_id), "--db", url]) == 1  # not dead any more

@@ -78,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default="models/xiangyin.tar.gz")
     run.set_defaults(func=_cmd_run)
 
-    from xiangyin.commands import cases, database, serve, staff
+    from xiangyin.commands import cases, database, outbox, serve, staff
 
-    for command in (cases, staff, database, serve):
+    for command in (cases, staff, outbox, database, serve):
         command.register(sub)
     return parser
 

@@ -66,7 +66,12 @@ async def staff_member(context: Context, user: User | None) -> StaffMember | Non
     """The active staff member this Telegram user is, or None."""
     if user is None:
         return None
-    return await parts(context).records.get_staff(telegram_identity(user.id))
+    records = parts(context).records
+    member = await records.get_staff(telegram_identity(user.id))
+    if member is not None and member.unreachable:
+        # They wrote to us, so their chat takes messages again.
+        await records.staff_heard_from(member.identity)
+    return member
 
 
 def plain(context: Context, day: date) -> str:

@@ -200,6 +200,8 @@ class FakeBotApi:
         self.allowed_updates: list[str] = []   # as last set by getUpdates/setWebhook; [] = all
         self._queue: list[_Queued] = []
         self._failures: dict[str, list[_Failure]] = {}
+        #: Chats whose user blocked the bot: every send to them is refused with a 403.
+        self.blocked: set[int] = set()
         self._open_queries: dict[str, Json] = {}
         self._next_update_id = 1
         self._next_ids: dict[str, int] = {}
@@ -292,6 +294,10 @@ class FakeBotApi:
         """
         self._failures.setdefault(method.lower(), []).append(
             _Failure(status, retry_after, times, description))
+
+    def block(self, chat_id: int) -> None:
+        """The user behind ``chat_id`` blocks the bot: sends to the chat get Telegram's 403."""
+        self.blocked.add(chat_id)
 
     def inject_update(self, raw: Mapping[str, Any]) -> Json:
         """Queue ``raw`` as it is (a copy); for duplicate, unusual or malformed updates.
@@ -429,6 +435,13 @@ class FakeBotApi:
             error = ApiError(404, "Not Found")
         try:
             error = self._take_failure(method) or error
+            if error is None and method.lower().startswith(("send", "copy")):
+                try:
+                    target = int(params.get("chat_id", 0))
+                except (TypeError, ValueError):
+                    target = 0
+                if target in self.blocked:
+                    error = ApiError(403, "Forbidden: bot was blocked by the user")
             if error is not None:
                 raise error
             result = await impl(params)  # type: ignore[misc]

@@ -185,6 +185,8 @@ staff = Table(
     Column("agency_id", String(255), nullable=False),
     Column("role", String(16), nullable=False),  # mediator | agent | agency_staff | admin
     Column("active", Boolean, nullable=False, server_default=text("true")),
+    # Set when their messenger refused a message (blocked the bot); cleared when heard from.
+    Column("unreachable_since", DateTime, nullable=True),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     UniqueConstraint("channel", "channel_user_id"),

@@ -31,7 +31,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -39,7 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from records.adapters.orm import outbox
 from records.domain.clock import Clock, aware_utc, naive_utc
-from records.services.messages import OutboxMessage, SendFunction
+from records.services.messages import OutboxMessage, RecipientUnreachable, SendFunction
 
 __all__ = [
     "DispatchReport",
@@ -47,7 +47,9 @@ __all__ = [
     "OutboxMessage",
     "SendFunction",
     "dispatchers",
+    "OutboxRow",
     "outbox_counts",
+    "outbox_rows",
     "requeue_dead",
 ]
 
@@ -93,6 +95,7 @@ class Dispatcher:
         jitter: float = 0.1,
         clock: Clock,
         rng: random.Random | None = None,
+        on_unreachable: Callable[[OutboxMessage], object] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -107,6 +110,8 @@ class Dispatcher:
         self.jitter = jitter
         self.clock = clock
         self._rng = rng or random.Random()
+        #: Called (in a worker thread) with a row whose recipient can no longer be reached.
+        self.on_unreachable = on_unreachable
 
     # ----- claiming -------------------------------------------------------
 
@@ -191,7 +196,9 @@ class Dispatcher:
             delay = timedelta(seconds=delay.total_seconds() * factor)
         return delay
 
-    def mark_failed(self, message: OutboxMessage, error: BaseException | str) -> str:
+    def mark_failed(
+        self, message: OutboxMessage, error: BaseException | str, *, give_up: bool = False
+    ) -> str:
         """Schedule a retry, or keep the row as a dead letter after ``max_attempts``.
 
         Returns "retry", "dead", or "lost" when this worker no longer held the claim (its
@@ -205,7 +212,7 @@ class Dispatcher:
             "claim_token": None,
             "last_error": text[:2000],
         }
-        if message.attempts >= self.max_attempts:
+        if give_up or message.attempts >= self.max_attempts:
             outcome, values["dead_at"] = "dead", now
         else:
             outcome = "retry"
@@ -235,6 +242,18 @@ class Dispatcher:
                 result = self.send(message)
                 if inspect.isawaitable(result):
                     await result
+            except RecipientUnreachable as exc:
+                # Retrying cannot reach them: give the row up now, and let the records send
+                # it to whoever can still act on it.
+                outcome = await asyncio.to_thread(self.mark_failed, message, exc, give_up=True)
+                log.warning("outbox %s (%s): recipient unreachable", message.id, message.kind)
+                report.dead += 1
+                if self.on_unreachable is not None and outcome == "dead":
+                    try:
+                        await asyncio.to_thread(self.on_unreachable, message)
+                    except Exception:  # noqa: BLE001 - the next pass must still run
+                        log.exception("outbox %s: readdressing failed", message.id)
+                continue
             except Exception as exc:  # noqa: BLE001 - any failure means "try again later"
                 outcome = await asyncio.to_thread(self.mark_failed, message, exc)
                 # Log the id and kind only: payloads and error texts may quote the villager.
@@ -281,6 +300,7 @@ def dispatchers(
     *,
     retry_base_s: float = 10.0,
     lease: timedelta = timedelta(minutes=5),
+    on_unreachable: Callable[[OutboxMessage], object] | None = None,
 ) -> Callable[[SendFunction, str], Dispatcher]:
     """What makes a process's dispatcher for a ``send`` function and a worker name, bound to
     ``engine`` and ``clock`` — the front end gets this, never the engine.  A send waits at
@@ -294,6 +314,7 @@ def dispatchers(
             base_delay=timedelta(seconds=retry_base_s),
             lease=lease,
             clock=clock,
+            on_unreachable=on_unreachable,
         )
 
     return make
@@ -308,6 +329,48 @@ def requeue_dead(engine: Engine, message_id: int, clock: Clock) -> bool:
             .values(dead_at=None, attempts=0, next_attempt_at=naive_utc(clock.now()))
         )
     return bool(result.rowcount == 1)
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """An outbox row as staff see it (no payload: it may quote a villager)."""
+
+    id: int
+    kind: str
+    recipient_kind: str
+    recipient_id: str
+    case_number: str | None
+    attempts: int
+    created_at: datetime
+    delivered_at: datetime | None
+    dead_at: datetime | None
+    last_error: str | None
+
+
+def outbox_rows(engine: Engine, *, state: str = "all", limit: int = 50) -> list[OutboxRow]:
+    """The latest rows first; ``state`` is all, pending (not delivered, not dead) or dead."""
+    query = select(outbox).order_by(outbox.c.id.desc()).limit(limit)
+    if state == "dead":
+        query = query.where(outbox.c.dead_at.is_not(None))
+    elif state == "pending":
+        query = query.where(outbox.c.delivered_at.is_(None), outbox.c.dead_at.is_(None))
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        OutboxRow(
+            r.id,
+            r.kind,
+            r.recipient_kind,
+            r.recipient_id,
+            r.case_number,
+            r.attempts,
+            aware_utc(r.created_at),
+            aware_utc(r.delivered_at) if r.delivered_at else None,
+            aware_utc(r.dead_at) if r.dead_at else None,
+            r.last_error,
+        )
+        for r in rows
+    ]
 
 
 def outbox_counts(bind: Engine | Connection) -> dict[str, int]:

@@ -465,7 +465,11 @@ class SqlAlchemyCaseRepository:
 
 def _member(row: Row) -> StaffMember:
     return StaffMember(
-        ChannelIdentity(row.channel, row.channel_user_id), row.name, row.agency_id, row.role
+        ChannelIdentity(row.channel, row.channel_user_id),
+        row.name,
+        row.agency_id,
+        row.role,
+        unreachable=row.unreachable_since is not None,
     )
 
 
@@ -491,6 +495,7 @@ class SqlAlchemyStaffRepository:
             "agency_id": member.agency_id,
             "role": member.role,
             "active": True,
+            "unreachable_since": None,
             "updated_at": naive_utc(at),
         }
         existing = self.session.execute(
@@ -525,6 +530,21 @@ class SqlAlchemyStaffRepository:
             select(staff).where(staff.c.active.is_(True)).order_by(staff.c.id)
         ).all()
         return [_member(r) for r in rows]
+
+    def set_reachable(self, identity: ChannelIdentity, reachable: bool, at: datetime) -> bool:
+        """Mark whether their messenger takes our messages; True when that changed."""
+        since = None if reachable else naive_utc(at)
+        changed = (
+            staff.c.unreachable_since.is_not(None)
+            if reachable
+            else staff.c.unreachable_since.is_(None)
+        )
+        result = self.session.execute(
+            update(staff)
+            .where(self._where(identity), changed)
+            .values(unreachable_since=since, updated_at=naive_utc(at))
+        )
+        return bool(result.rowcount)
 
     def deactivate(self, identity: ChannelIdentity, at: datetime) -> bool:
         result = self.session.execute(

@@ -38,6 +38,7 @@ __all__ = [
     "Talk",
     "may_handle",
     "may_view",
+    "works_on",
 ]
 
 #: Roles that receive an agency's new cases and may move them.
@@ -68,6 +69,9 @@ class StaffMember:
     name: str
     agency_id: str
     role: str
+    #: Their messenger refused our last message (they blocked the bot, deleted the chat):
+    #: agency messages go to their colleagues — or up — until they are heard from again.
+    unreachable: bool = False
 
     @property
     def actor(self) -> str:
@@ -142,6 +146,14 @@ class Evidence:
     duration: int | None = None
     stored_path: str | None = None
     id: int | None = None
+
+
+def works_on(member: StaffMember, route: str | None) -> bool:
+    """Does this person receive an agency's messages about cases of ``route``?  (Handlers in
+    a role that works on the route; any handler when the message names no route.)"""
+    if member.role not in HANDLING_ROLES:
+        return False
+    return route is None or route in ROUTES_OF_ROLE[member.role]
 
 
 def _county_admin(member: StaffMember, knowledge: Knowledge) -> bool:

@@ -34,6 +34,7 @@ __all__ = [
     "VILLAGER",
     "NewMessage",
     "OutboxMessage",
+    "RecipientUnreachable",
     "SendFunction",
     "messages_for_event",
 ]
@@ -109,6 +110,12 @@ class OutboxMessage:
     attempts: int
     created_at: datetime
     claim_token: str | None = None
+
+
+class RecipientUnreachable(Exception):
+    """The recipient's messenger refuses messages (blocked the bot, deleted the account):
+    retrying cannot help; the row is given up at once (and readdressed when it was an
+    agency's)."""
 
 
 #: What delivers one claimed message (raising means "not delivered, try again later").

@@ -50,6 +50,7 @@ __all__ = [
     "deactivate",
     "end_talk",
     "get_staff",
+    "heard_from",
     "open_talk",
     "redeem_invite",
     "schedule_session",
@@ -193,6 +194,14 @@ def active_staff(uow: UnitOfWork) -> list[StaffMember]:
     """Every active staff member, in the order they joined."""
     with uow.reading():
         return uow.staff.active()
+
+
+def heard_from(uow: UnitOfWork, identity: ChannelIdentity) -> bool:
+    """A staff member marked unreachable wrote to us: their messenger takes messages again."""
+    with uow:
+        changed = uow.staff.set_reachable(identity, True, uow.clock.now())
+        uow.commit()
+    return changed
 
 
 def deactivate(uow: UnitOfWork, identity: ChannelIdentity) -> bool:

@@ -108,6 +108,7 @@ class StaffRepository(Protocol):
     def of_agency(self, agency_id: str, roles: Iterable[str]) -> list[StaffMember]: ...
     def active(self) -> list[StaffMember]: ...
     def deactivate(self, identity: ChannelIdentity, at: datetime) -> bool: ...
+    def set_reachable(self, identity: ChannelIdentity, reachable: bool, at: datetime) -> bool: ...
     def add_invite(self, invite: Invite) -> None: ...
     def invite(self, code_hash: str) -> Invite | None: ...
     def spend_invite(self, invite: Invite, used_by: str, at: datetime) -> bool: ...
@@ -165,6 +166,10 @@ class UnitOfWork(abc.ABC):
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.events: list[DomainEvent] = []
+        self._queued: list[NewMessage] = []
+        #: Who exactly gets each message (records/services/addressing.py; set by the door,
+        #: records/api.py).  Without it, messages are written as the events address them.
+        self.address: Callable[[UnitOfWork, list[NewMessage]], list[NewMessage]] | None = None
         #: The current transaction only reads (``with uow.reading():``).
         self.read_only = False
         self._next_read_only = False
@@ -177,6 +182,7 @@ class UnitOfWork(abc.ABC):
 
     def __enter__(self) -> UnitOfWork:
         self.events = []
+        self._queued = []
         self.read_only, self._next_read_only = self._next_read_only, False
         self._begin()
         return self
@@ -186,6 +192,10 @@ class UnitOfWork(abc.ABC):
             self.rollback()
         finally:
             self._end()
+
+    def queue(self, messages: list[NewMessage]) -> None:
+        """Rows to write as they are (already one per person), after the events' rows."""
+        self._queued.extend(messages)
 
     def emit(self, event: DomainEvent) -> None:
         """Raise an event that is not a case's own (it goes out after the cases' events)."""
@@ -204,10 +214,13 @@ class UnitOfWork(abc.ABC):
                 messages.extend(messages_for_event(event, case))
         for event in self.events:
             messages.extend(messages_for_event(event, None))
-        self._queue(messages)
+        if self.address is not None:
+            messages = self.address(self, messages)
+        self._queue([*messages, *self._queued])
         self._commit()
         # Only now: had the commit failed, the events would still be there to retry.
         self.events.clear()
+        self._queued = []
         for case in touched:
             case.events.clear()
 

@@ -79,7 +79,12 @@ def _cmd_bot(args: argparse.Namespace) -> int:
         config.bot,
         AsyncRecords(records),
         BotStateStore(engine, records.clock),
-        dispatchers(engine, records.clock, retry_base_s=config.outbox_retry_base_s),
+        dispatchers(
+            engine,
+            records.clock,
+            retry_base_s=config.outbox_retry_base_s,
+            on_unreachable=records.recipient_unreachable,
+        ),
         base_url=config.telegram_api_base_url,
         base_file_url=config.telegram_api_base_file_url,
     )
@@ -98,7 +103,10 @@ def _cmd_actions(args: argparse.Namespace) -> int:
 
     config = settings()
     if not config.secret:
-        print("XIANGYIN_SECRET is not set: the action server will not run without it.", file=sys.stderr)
+        print(
+            "XIANGYIN_SECRET is not set: the action server will not run without it.",
+            file=sys.stderr,
+        )
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     engine = open_database(config)
