@@ -26,8 +26,17 @@ from knowledge.base import Knowledge
 from records.domain.clock import Clock
 from records.domain.identity import ChannelIdentity
 from records.domain.model import Case
-from records.domain.staff import CaseSession, Evidence, Note, StaffMember, Talk
-from records.services import addressing, cases, digest, evidence, reminders, sessions, staff
+from records.domain.staff import AuditEntry, CaseSession, Evidence, Note, StaffMember, Talk
+from records.services import (
+    addressing,
+    audit,
+    cases,
+    digest,
+    evidence,
+    reminders,
+    sessions,
+    staff,
+)
 from records.services.messages import OutboxMessage
 from records.services.unit_of_work import UnitOfWork
 
@@ -64,8 +73,16 @@ class Records:
         return cases.submit_case(self.new_uow(), cmd, knowledge=self.knowledge, rng=self.rng)
 
     def transition(self, number: str, to_status: str, actor: str, reason: str, **details: Any) -> Case:
+        """An operator's move from the command line (written to the audit trail)."""
         return cases.transition(
-            self.new_uow(), number, to_status, actor, reason, knowledge=self.knowledge, **details
+            self.new_uow(),
+            number,
+            to_status,
+            actor,
+            reason,
+            knowledge=self.knowledge,
+            audit="cli_transition",
+            **details,
         )
 
     def get_case(self, number: str) -> Case:
@@ -110,8 +127,8 @@ class Records:
     def active_staff(self) -> list[StaffMember]:
         return staff.active_staff(self.new_uow())
 
-    def deactivate(self, identity: ChannelIdentity) -> bool:
-        return staff.deactivate(self.new_uow(), identity)
+    def deactivate(self, identity: ChannelIdentity, *, by: str = "cli") -> bool:
+        return staff.deactivate(self.new_uow(), identity, by=by)
 
     def view_case(self, member: StaffMember | None, number: str) -> staff.CaseView:
         return staff.view_case(self.new_uow(), member, number, self.knowledge)
@@ -140,8 +157,10 @@ class Records:
     def talk_involving(self, chat: str, actor: str) -> Talk | None:
         return staff.talk_involving(self.new_uow(), chat, actor)
 
-    def talk_rights(self, talk: Talk) -> staff.TalkRights:
-        return staff.talk_rights(self.new_uow(), talk, self.knowledge)
+    def talk_rights(self, talk: Talk, *, staff_speaking: bool = True) -> staff.TalkRights:
+        return staff.talk_rights(
+            self.new_uow(), talk, self.knowledge, staff_speaking=staff_speaking
+        )
 
     def close_talk(self, talk: Talk) -> bool:
         return staff.close_talk(self.new_uow(), talk)
@@ -165,6 +184,15 @@ class Records:
 
     def queue_digests(self) -> int:
         return digest.queue_digests(self.new_uow(), self.knowledge)
+
+    # ----- the audit trail ----------------------------------------------------------------
+
+    def record_read(self, actor: str, number: str, *, personal: bool) -> None:
+        """An operator looked at a case outside the bot (the command line)."""
+        audit.record(self.new_uow(), actor, "read_personal" if personal else "read", number)
+
+    def audit_trail(self, *, number: str | None = None, actor: str | None = None) -> list[AuditEntry]:
+        return audit.trail(self.new_uow(), number=number, actor=actor)
 
     # ----- the outbox -------------------------------------------------------------------
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import secrets
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +128,52 @@ def rasa_url(running_actions):
 
     with rasa_server(RASA_TEST_PORT) as url:
         yield url
+
+
+# --- PostgreSQL: a schema of its own per test ----------------------------------------------
+
+from sqlalchemy import create_engine  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
+from sqlalchemy.exc import OperationalError  # noqa: E402
+
+
+def _reachable_postgres() -> str | None:
+    configured = os.environ.get("XIANGYIN_TEST_POSTGRES_URL")
+    candidates = (
+        [configured]
+        if configured
+        else [f"postgresql+psycopg2://{user}@127.0.0.1:5432/test" for user in ("postgres", "root")]
+    )
+    for url in candidates:
+        probe = create_engine(url, future=True)
+        try:
+            with probe.connect():
+                return url
+        except OperationalError:
+            continue
+        finally:
+            probe.dispose()
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = _reachable_postgres()
+    if url is None:
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (database test)")
+    return url
+
+
+def postgres_schema(url: str) -> contextlib.AbstractContextManager[Engine]:
+    """An engine whose search_path is a fresh schema, migrated; the schema is dropped after."""
+    from records.adapters.database import scratch_schema
+    from xiangyin.commands.database import upgrade
+
+    return scratch_schema(url, "xiangyin_test", pool_size=25, max_overflow=10, prepare=upgrade)
+
+
+@pytest.fixture
+def pg_engine(postgres_url: str) -> Iterator[Engine]:
+    """PostgreSQL only, for behaviour SQLite's single writer cannot show."""
+    with postgres_schema(postgres_url) as pg:
+        yield pg

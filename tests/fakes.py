@@ -23,6 +23,7 @@ from records.domain.clock import Clock, FixedClock
 from records.domain.identity import ChannelIdentity
 from records.domain.model import Case, Status
 from records.domain.staff import (
+    AuditEntry,
     CaseSession,
     ConversationBusy,
     Evidence,
@@ -53,6 +54,7 @@ class _State:
     sessions: list[CaseSession] = field(default_factory=list)
     talks: dict[int, tuple[Talk, bool]] = field(default_factory=dict)  # id → (talk, open)
     sent: set[tuple[Any, ...]] = field(default_factory=set)
+    audit: list[AuditEntry] = field(default_factory=list)
     outbox: list[NewMessage] = field(default_factory=list)
 
 
@@ -71,6 +73,11 @@ class FakeStore:
     @property
     def cases(self) -> dict[str, Case]:
         return self.state.cases
+
+    @property
+    def audit(self) -> list[AuditEntry]:
+        """The committed audit trail, in order."""
+        return self.state.audit
 
 
 class _Cases:
@@ -331,6 +338,20 @@ class _Sent:
         return self._once(("digest", staff, day))
 
 
+class _Audit:
+    def __init__(self, state: _State) -> None:
+        self.state = state
+
+    def add(self, entry: AuditEntry) -> None:
+        self.state.audit.append(entry)
+
+    def for_case(self, number: str) -> list[AuditEntry]:
+        return [e for e in self.state.audit if e.case_number == number]
+
+    def by_actor(self, actor: str) -> list[AuditEntry]:
+        return [e for e in self.state.audit if e.actor == actor]
+
+
 class FakeUnitOfWork(UnitOfWork):
     """A unit of work on a :class:`FakeStore`."""
 
@@ -349,6 +370,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.sessions = _Sessions(state, self.store.ids)
         self.talks = _Talks(state, self.store.ids)
         self.sent = _Sent(state)
+        self.audit = _Audit(state)
 
     def _end(self) -> None:
         self._working = _State()

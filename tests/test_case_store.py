@@ -13,24 +13,23 @@ XIANGYIN_TEST_POSTGRES_URL.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-import contextlib
 from datetime import date, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 
 from sqlalchemy import insert
 
-from records.adapters.database import make_engine, scratch_schema
+from alembic.script import ScriptDirectory
+
+from records.adapters.database import alembic_config, make_engine
 from records.adapters.orm import case_deadlines, case_events, cases, metadata, outbox
 from records.adapters.outbox import (
     Dispatcher,
@@ -47,6 +46,7 @@ from records.domain.clock import FixedClock, naive_utc
 from records.domain.model import Status
 from records.services.unit_of_work import ConcurrentUpdate
 from tests.case_commands import AT, mediation, petition
+from tests.conftest import postgres_schema
 from tests.fakes import shipped_knowledge
 from xiangyin.commands.database import upgrade
 
@@ -54,38 +54,6 @@ from xiangyin.commands.database import upgrade
 # ---------------------------------------------------------------------------
 # Engines: SQLite file and PostgreSQL schema
 # ---------------------------------------------------------------------------
-
-
-def _reachable_postgres() -> str | None:
-    configured = os.environ.get("XIANGYIN_TEST_POSTGRES_URL")
-    candidates = (
-        [configured]
-        if configured
-        else [f"postgresql+psycopg2://{user}@127.0.0.1:5432/test" for user in ("postgres", "root")]
-    )
-    for url in candidates:
-        probe = create_engine(url, future=True)
-        try:
-            with probe.connect():
-                return url
-        except OperationalError:
-            continue
-        finally:
-            probe.dispose()
-    return None
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    url = _reachable_postgres()
-    if url is None:
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (database test)")
-    return url
-
-
-def postgres_schema(url: str) -> contextlib.AbstractContextManager[Engine]:
-    """An engine whose search_path is a fresh schema, migrated; the schema is dropped after."""
-    return scratch_schema(url, "xiangyin_test", pool_size=25, max_overflow=10, prepare=upgrade)
 
 
 def records(engine: Engine, clock: FixedClock | None = None) -> Records:
@@ -105,13 +73,6 @@ def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:
     upgrade(sqlite)
     yield sqlite
     sqlite.dispose()
-
-
-@pytest.fixture
-def pg_engine(postgres_url: str) -> Iterator[Engine]:
-    """PostgreSQL only, for behaviour SQLite's single writer cannot show."""
-    with postgres_schema(postgres_url) as pg:
-        yield pg
 
 
 def count(engine: Engine, table) -> int:
@@ -135,7 +96,8 @@ def test_migrate_creates_the_case_tables_and_running_it_again_changes_nothing(en
     assert {"processed_updates", "bot_state", "relay_backlog", "bot_alembic_version"} <= names
     upgrade(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
         assert conn.execute(text("SELECT version_num FROM bot_alembic_version")).scalar_one() == "b0001"
 
 

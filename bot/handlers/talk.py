@@ -73,6 +73,11 @@ async def relay_in_talk(update: Update, context: Context, text: str) -> bool:
             say("talk_from_staff", agency=agency, name=checked.member.name, text=text),
         )
         return True
+    # The villager speaks: the staff member must still handle the case to hear it.
+    checked = await records.talk_rights(talk, staff_speaking=False)
+    if checked.member is None:
+        await reply(update, say("talk_ended_villager"))
+        return False  # the message goes on to the assistant, as any other
     staff_chat = telegram_chat_of(talk.staff)
     if staff_chat is not None:
         await context.bot.send_message(

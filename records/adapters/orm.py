@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
+    "audit_log",
     "case_deadlines",
     "case_events",
     "case_notes",
@@ -318,3 +319,18 @@ staff_conversations = Table(
     ),
 )
 
+
+#: The audit trail (权力运行可追溯): every staff read of personal data and every staff action.
+#: Append-only: the migration adds triggers that refuse UPDATE and DELETE.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("case_number", String(16), nullable=True),
+    Column("details", Json, nullable=True),
+    Index(None, "case_number"),
+    Index(None, "actor"),
+)

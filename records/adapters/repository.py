@@ -21,6 +21,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from records.adapters.orm import (
+    audit_log,
     case_deadlines,
     case_events,
     case_notes,
@@ -48,6 +49,7 @@ from records.domain.model import (
     Villager,
 )
 from records.domain.staff import (
+    AuditEntry,
     CaseSession,
     ConversationBusy,
     Evidence,
@@ -64,6 +66,7 @@ from records.services.unit_of_work import (
 )
 
 __all__ = [
+    "SqlAlchemyAuditLog",
     "SqlAlchemyCaseRepository",
     "SqlAlchemyEvidenceRepository",
     "SqlAlchemyNoteRepository",
@@ -842,3 +845,36 @@ class SqlAlchemySentLog:
         return self._once(
             insert(digests_sent).values(staff=staff, day=day, cases=cases, sent_at=naive_utc(at))
         )
+
+
+class SqlAlchemyAuditLog:
+    """audit_log: insert and read; the table's triggers refuse anything else."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, entry: AuditEntry) -> None:
+        self.session.execute(
+            insert(audit_log).values(
+                at=naive_utc(entry.at),
+                actor=entry.actor,
+                action=entry.action,
+                case_number=entry.case_number,
+                details=dict(entry.details) if entry.details else None,
+            )
+        )
+
+    def _read(self, condition: Any) -> list[AuditEntry]:
+        rows = self.session.execute(
+            select(audit_log).where(condition).order_by(audit_log.c.at, audit_log.c.id)
+        ).all()
+        return [
+            AuditEntry(aware_utc(r.at), r.actor, r.action, r.case_number, r.details)
+            for r in rows
+        ]
+
+    def for_case(self, number: str) -> list[AuditEntry]:
+        return self._read(audit_log.c.case_number == number)
+
+    def by_actor(self, actor: str) -> list[AuditEntry]:
+        return self._read(audit_log.c.actor == actor)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from records.adapters.database import READ_ONLY, is_transient
 from records.adapters.orm import outbox
 from records.adapters.repository import (
+    SqlAlchemyAuditLog,
     SqlAlchemyCaseRepository,
     SqlAlchemyEvidenceRepository,
     SqlAlchemyNoteRepository,
@@ -47,6 +48,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.sessions = SqlAlchemySessionRepository(self.session)
         self.talks = SqlAlchemyTalkRepository(self.session)
         self.sent = SqlAlchemySentLog(self.session)
+        self.audit = SqlAlchemyAuditLog(self.session)
 
     def _end(self) -> None:
         self.session.close()

@@ -25,6 +25,7 @@ from records.domain.model import Case, CaseError
 
 __all__ = [
     "HANDLING_ROLES",
+    "AuditEntry",
     "ROLES",
     "ROUTES_OF_ROLE",
     "VOICE",
@@ -127,6 +128,19 @@ class CaseSession:
     day: date
     details: str
     scheduled_by: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the append-only audit trail (权力运行可追溯): who did or saw what, on
+    which case, when.  ``details`` never holds personal data — it says what kind of thing
+    happened (the new status, whether the phone was shown), not what was in it."""
+
+    at: datetime
+    actor: str
+    action: str
+    case_number: str | None = None
+    details: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from records.domain.model import (
     Villager,
 )
 from records.domain.routing import CaseRouting, agency_ref, route_case
-from records.domain.staff import VOICE
+from records.domain.staff import VOICE, AuditEntry
 from records.services.unit_of_work import (
     DuplicateSubmission,
     NumberTaken,
@@ -463,6 +463,7 @@ def transition(
     *,
     knowledge: Knowledge,
     may: Callable[[Case], bool] | None = None,
+    audit: str | None = None,
     **details: Any,
 ) -> Case:
     """Move a case to ``to_status`` for ``actor`` with ``reason``, in one transaction.
@@ -482,7 +483,8 @@ def transition(
     staff to route it with ``to_agency``.  ``routed`` with nowhere to go raises
     NoAgencyAvailable.  Illegal moves raise :class:`records.domain.model.IllegalTransition`;
     an unknown number raises CaseNotFound.  ``may`` (the staff member's rights) is asked
-    about the case as it is locked for the change; False raises CaseRefused.
+    about the case as it is locked for the change; False raises CaseRefused.  ``audit``
+    names the action in the audit trail (a person's move; the system's own are in the history).
     """
     knowledge, rules = knowledge, knowledge.rules
     target = Status(to_status)
@@ -548,6 +550,10 @@ def transition(
             else:  # submitted is never a target
                 raise IllegalTransition(case.number, case.status, target)
 
+            if audit is not None:
+                uow.audit.add(
+                    AuditEntry(at, actor, audit, case.number, {"to": case.status.value})
+                )
             if not case.is_open or case.agency != agency_before:
                 # Whoever talked with the villager about it no longer handles it.
                 uow.talks.close_for_case(case.number, at)

@@ -17,7 +17,7 @@ from typing import Any
 from knowledge.base import Knowledge
 from records.domain.events import DigestDue
 from records.domain.model import OPEN_STATUSES, Case, CaseDeadline
-from records.domain.staff import StaffMember, may_handle
+from records.domain.staff import AuditEntry, StaffMember, may_handle
 from records.services.unit_of_work import UnitOfWork
 
 __all__ = ["WorkItem", "by_nearest_deadline", "digest_payload", "queue_digests", "work_list"]
@@ -60,9 +60,15 @@ def _work(uow: UnitOfWork, member: StaffMember, knowledge: Knowledge, open_only:
 def work_list(
     uow: UnitOfWork, member: StaffMember, knowledge: Knowledge, *, open_only: bool = False
 ) -> list[WorkItem]:
-    """An agent's filed cases, or the open agency cases a handler may act on; nearest first."""
-    with uow.reading():
-        return _work(uow, member, knowledge, open_only)
+    """An agent's filed cases, or the open agency cases a handler may act on; nearest first.
+    The list shows villagers' names: the look goes to the audit trail."""
+    with uow:
+        items = _work(uow, member, knowledge, open_only)
+        uow.audit.add(
+            AuditEntry(uow.clock.now(), member.actor, "list", None, {"cases": len(items)})
+        )
+        uow.commit()
+    return items
 
 
 def _item(item: WorkItem, today: date) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from records.domain.identity import ChannelIdentity
 from records.domain.model import Case, Status
 from records.domain.staff import (
     HANDLING_ROLES,
+    AuditEntry,
     ROLES,
     CaseSession,
     Invite,
@@ -149,6 +150,7 @@ def create_invite(
         uow.staff.add_invite(
             Invite(_hash(code, pepper), agency_id, role, created_by, at, at + ttl)
         )
+        uow.audit.add(AuditEntry(at, created_by, "invite", None, {"agency": agency_id, "role": role}))
         uow.commit()
     return code
 
@@ -172,6 +174,9 @@ def redeem_invite(
             raise InviteRefused("invite code already used")
         member = StaffMember(identity, name[:255] or identity.id, invite.agency_id, invite.role)
         uow.staff.save(member, at)
+        uow.audit.add(
+            AuditEntry(at, identity.actor, "join", None, {"agency": invite.agency_id, "role": invite.role})
+        )
         uow.commit()
     return member
 
@@ -204,11 +209,13 @@ def heard_from(uow: UnitOfWork, identity: ChannelIdentity) -> bool:
     return changed
 
 
-def deactivate(uow: UnitOfWork, identity: ChannelIdentity) -> bool:
+def deactivate(uow: UnitOfWork, identity: ChannelIdentity, *, by: str = "cli") -> bool:
     """Take a person's staff rights away (their history stays); their open talk ends."""
     with uow:
         at = uow.clock.now()
         done = uow.staff.deactivate(identity, at)
+        if done:
+            uow.audit.add(AuditEntry(at, by, "staff_removed", None, {"staff": identity.actor}))
         talk = uow.talks.for_staff(identity.actor)
         if talk is not None:
             uow.talks.close(talk.id, at)
@@ -227,19 +234,22 @@ def _case(uow: UnitOfWork, number: str, *, lock: bool = False) -> Case | None:
 
 
 def view_case(uow: UnitOfWork, member: StaffMember | None, number: str, knowledge: Knowledge) -> CaseView:
-    """The case with its notes and appointments, for someone who may view it.
+    """The case with its notes and appointments, for someone who may view it; the look is
+    written to the audit trail (``read_personal`` when the full phone is shown).
 
     Raises CaseRefused otherwise (and for a number that does not exist)."""
-    with uow.reading():
+    with uow:
         case = _case(uow, number)
-        if case is None or not may_view(member, case, knowledge):
+        if case is None or member is None or not may_view(member, case, knowledge):
             raise CaseRefused(number)
-        return CaseView(
-            case,
-            uow.notes.for_case(case.number),
-            uow.sessions.for_case(case.number),
-            may_handle(member, case, knowledge),
+        handles = may_handle(member, case, knowledge)
+        view = CaseView(
+            case, uow.notes.for_case(case.number), uow.sessions.for_case(case.number), handles
         )
+        action = "read_personal" if handles else "read"
+        uow.audit.add(AuditEntry(uow.clock.now(), member.actor, action, case.number))
+        uow.commit()
+    return view
 
 
 def add_note(
@@ -255,6 +265,7 @@ def add_note(
             raise CaseRefused(number)
         note = Note(case.number, member.actor, member.name, text, uow.clock.now())
         uow.notes.add(note)
+        uow.audit.add(AuditEntry(note.created_at, member.actor, "note", case.number))
         uow.commit()
     return note
 
@@ -305,6 +316,7 @@ def act_on_case(
             reason,
             knowledge=knowledge,
             may=lambda case: may_handle(member, case, knowledge),
+            audit=action.value,
             **details,
         )
     except CaseNotFound:
@@ -331,6 +343,7 @@ def schedule_session(
             raise CaseRefused(number)
         at = uow.clock.now()
         session = uow.sessions.add(case.number, day, details, member.actor, at)
+        uow.audit.add(AuditEntry(at, member.actor, "schedule", case.number, {"day": day.isoformat()}))
         uow.emit(
             SessionScheduled(
                 at=at,
@@ -364,9 +377,9 @@ def open_talk(
         case = _case(uow, number)
         if case is None or member is None or not may_handle(member, case, knowledge):
             raise CaseRefused(number)
-        talk = uow.talks.open(
-            case.number, member.actor, case.villager.sender_id, villager_chat, uow.clock.now()
-        )
+        at = uow.clock.now()
+        talk = uow.talks.open(case.number, member.actor, case.villager.sender_id, villager_chat, at)
+        uow.audit.add(AuditEntry(at, member.actor, "talk_open", case.number))
         uow.commit()
     return talk
 
@@ -387,17 +400,26 @@ class TalkRights:
     case: Case | None
 
 
-def talk_rights(uow: UnitOfWork, talk: Talk, knowledge: Knowledge) -> TalkRights:
-    """Re-check, at every message, that the staff member still handles the case; if not
-    (moved agency, case re-routed or closed, rights taken away) the talk ends here."""
+def talk_rights(
+    uow: UnitOfWork, talk: Talk, knowledge: Knowledge, *, staff_speaking: bool = True
+) -> TalkRights:
+    """Re-check, at every message — the staff member's and the villager's — that the staff
+    member still handles the case; if not (moved agency, case re-routed or closed, rights
+    taken away) the talk ends here."""
     with uow:
+        at = uow.clock.now()
         member = uow.staff.get(ChannelIdentity.parse(talk.staff))
         case = uow.cases.get(talk.case_number)
         if member is not None and case is not None and case.is_open and may_handle(
             member, case, knowledge
         ):
+            if staff_speaking:
+                # What was said stays between them; that something was said is on the record.
+                uow.audit.add(AuditEntry(at, member.actor, "talk_message", case.number))
+                uow.commit()
             return TalkRights(talk, member, case)
-        uow.talks.close(talk.id, uow.clock.now())
+        uow.talks.close(talk.id, at)
+        uow.audit.add(AuditEntry(at, talk.staff, "talk_closed_no_rights", talk.case_number))
         uow.commit()
     log.info("talk %s on %s ended: the staff member no longer handles the case", talk.id, talk.case_number)
     return TalkRights(talk, None, case)
@@ -418,6 +440,8 @@ def end_talk(uow: UnitOfWork, chat: str, actor: str) -> Talk | None:
         talk = uow.talks.involving(chat, actor)
         if talk is None:
             return None
-        uow.talks.close(talk.id, uow.clock.now())
+        at = uow.clock.now()
+        uow.talks.close(talk.id, at)
+        uow.audit.add(AuditEntry(at, actor, "talk_end", talk.case_number))
         uow.commit()
     return talk

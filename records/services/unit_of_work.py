@@ -26,10 +26,19 @@ from records.domain.clock import Clock
 from records.domain.events import DomainEvent
 from records.domain.identity import ChannelIdentity
 from records.domain.model import AgencyRef, Case, CaseDeadline, CaseError, Status
-from records.domain.staff import CaseSession, Evidence, Invite, Note, StaffMember, Talk
+from records.domain.staff import (
+    AuditEntry,
+    CaseSession,
+    Evidence,
+    Invite,
+    Note,
+    StaffMember,
+    Talk,
+)
 from records.services.messages import NewMessage, messages_for_event
 
 __all__ = [
+    "AuditLog",
     "CaseRepository",
     "ConcurrentUpdate",
     "DuplicateSubmission",
@@ -144,6 +153,14 @@ class TalkRepository(Protocol):
     def close_for_case(self, number: str, at: datetime) -> list[Talk]: ...
 
 
+class AuditLog(Protocol):
+    """The append-only audit trail: entries are added, never changed."""
+
+    def add(self, entry: AuditEntry) -> None: ...
+    def for_case(self, number: str) -> builtins.list[AuditEntry]: ...
+    def by_actor(self, actor: str) -> builtins.list[AuditEntry]: ...
+
+
 class SentLog(Protocol):
     """What went out already, so that reminders and digests go out once however often the
     loop runs and however many bots run it.  Each method is False when it was done before."""
@@ -162,6 +179,7 @@ class UnitOfWork(abc.ABC):
     sessions: SessionRepository
     talks: TalkRepository
     sent: SentLog
+    audit: AuditLog
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock

@@ -5,6 +5,7 @@
     xiangyin cases transition NUMBER TO --actor NAME --reason TEXT
                               [--outcome O] [--to-agency ID] [--on YYYY-MM-DD] [--json]
     xiangyin agencies list [--level L] [--kind K] [--township ID] [--json]
+    xiangyin audit --case NUMBER | --actor tg:ID [--json]
 
 The database is DATABASE_URL (default: the SQLite file var/xiangyin.db), or ``--db URL``.
 Phone numbers are masked unless ``--show-phone`` is given.  Exit codes: 0 ok, 1 not found or
@@ -112,6 +113,40 @@ def _records(args: argparse.Namespace) -> Records:
 
     config = settings()
     return open_records(config, make_engine(args.db or config.database_url))
+
+
+def _operator() -> str:
+    """Who is at the command line, as the audit trail names them."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no login name (a container): still on the record
+        return "cli:unknown"
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    if not args.case and not args.actor:
+        print("give --case NUMBER or --actor tg:<id>", file=sys.stderr)
+        return 2
+    from records.domain.case_number import normalize
+
+    number = (normalize(args.case) or args.case) if args.case else None
+    entries = _records(args).audit_trail(number=number, actor=args.actor)
+    if args.json:
+        _print_json(
+            [
+                {"at": e.at.isoformat(), "actor": e.actor, "action": e.action,
+                 "case": e.case_number, "details": e.details}
+                for e in entries
+            ]
+        )
+        return 0
+    for e in entries:
+        details = " ".join(f"{k}={v}" for k, v in (e.details or {}).items())
+        print(f"{e.at.isoformat()[:19]}  {e.actor:<20} {e.action:<22} {e.case_number or '-':<13} {details}")
+    print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
+    return 0
 
 
 def _print_json(data: Any) -> None:
@@ -224,6 +259,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     except DBAPIError as exc:
         return _database_error(exc)
     today = records.clock.today()
+    records.record_read(_operator(), case.number, personal=args.show_phone)
     if args.json:
         _print_json(case_as_dict(case, today, show_phone=args.show_phone))
     else:
@@ -321,6 +357,13 @@ def register(subparsers: Any) -> None:
     move.add_argument("--on", help="date the step happened (YYYY-MM-DD), default today")
     move.add_argument("--json", action="store_true")
     move.set_defaults(func=_cmd_transition)
+
+    audit = subparsers.add_parser("audit", help="who saw or did what (the audit trail)")
+    audit.add_argument("--case", help="case number")
+    audit.add_argument("--actor", help="a person, e.g. tg:123456 or cli:name")
+    audit.add_argument("--json", action="store_true")
+    audit.add_argument("--db", default=None, help="database URL (default: DATABASE_URL)")
+    audit.set_defaults(func=_cmd_audit)
 
     agencies = subparsers.add_parser("agencies", help="agencies from knowledge/")
     asub = agencies.add_subparsers(dest="agencies_command", required=True)
