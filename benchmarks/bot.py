@@ -276,6 +276,7 @@ async def run(
     from bot.app import build_local_application, serving
     from bot.state_store import BotStateStore
     from playground.localapi import FakeBotApi
+    from records.adapters.crypto import Cipher
     from records.adapters.database import make_engine
     from records.adapters.outbox import dispatchers, outbox_counts
     from records.api import AsyncRecords
@@ -297,6 +298,7 @@ async def run(
             dispatchers(
                 engine,
                 records.clock,
+                Cipher(settings().data_key),
                 retry_base_s=config.outbox_retry_base_s,
                 on_unreachable=records.recipient_unreachable,
             ),

@@ -41,6 +41,9 @@ from sqlalchemy.exc import OperationalError
 
 from knowledge.base import Knowledge
 from knowledge.loader import default_knowledge_root, load_knowledge
+from cryptography.fernet import Fernet
+
+from records.adapters.crypto import Cipher
 from records.adapters.database import make_engine, scratch_schema
 from records.adapters.orm import cases, outbox
 from records.adapters.unit_of_work import SqlAlchemyUnitOfWork
@@ -55,7 +58,8 @@ KNOWLEDGE: Knowledge = load_knowledge(default_knowledge_root())
 
 def _records(engine: Engine) -> Records:
     clock = Clock()
-    return Records(lambda: SqlAlchemyUnitOfWork(engine, clock), KNOWLEDGE, clock, b"bench")
+    cipher = Cipher(Fernet.generate_key().decode())
+    return Records(lambda: SqlAlchemyUnitOfWork(engine, clock, cipher), KNOWLEDGE, clock, b"bench")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = PROJECT_ROOT / "results" / "bench-cases.json"

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from bot.config import BotConfig
 from knowledge.frontend import say
 from knowledge.base import Knowledge
+from records.adapters.crypto import Cipher
 from records.api import AsyncRecords, Records
 from records.domain.identity import TELEGRAM, ChannelIdentity
 
@@ -153,6 +154,7 @@ async def play(
     config: BotConfig,
     records: Records,
     engine: Engine,
+    cipher: Cipher,
     *,
     input_fn: Callable[[str], str] = input,
     print_fn: Callable[[str], None] = print,
@@ -160,7 +162,7 @@ async def play(
     """Run the bot against the local Bot API server and let the newcomer talk as anyone.
 
     ``config`` is the bot's (its ``rasa_url`` the Rasa server to talk to), ``records`` the
-    case records on ``engine``."""
+    case records on ``engine``, whose personal data ``cipher`` encrypts."""
     from bot.app import build_local_application, serving
     from bot.state_store import BotStateStore
     from playground.localapi import FakeBotApi
@@ -177,6 +179,7 @@ async def play(
             dispatchers(
                 engine,
                 records.clock,
+                cipher,
                 retry_base_s=config.outbox_retry_base_s,
                 on_unreachable=records.recipient_unreachable,
             ),

@@ -4,7 +4,7 @@
 factory (a database, or memory in tests), the county's data, the clock and the invite pepper —
 so a caller names only the use case and its arguments::
 
-    records = Records(lambda: SqlAlchemyUnitOfWork(engine, clock), knowledge, clock, pepper)
+    records = Records(lambda: SqlAlchemyUnitOfWork(engine, clock, cipher), knowledge, clock, pepper)
     records.submit_case(cmd)
 
 :class:`AsyncRecords` is the same door for event-loop callers (the bot, the action server):

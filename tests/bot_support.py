@@ -21,6 +21,7 @@ from bot.config import BotConfig
 from bot.state_store import BotStateStore
 from playground.localapi import FakeBotApi, SentCall
 from records.adapters.database import make_engine
+from records.adapters.crypto import Cipher
 from records.adapters.outbox import dispatchers
 from records.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from records.api import AsyncRecords, Records
@@ -69,11 +70,19 @@ def shared_engine() -> Engine:
     return engine
 
 
+def cipher() -> Cipher:
+    """The session's data key (conftest), the same the action server encrypts with."""
+    return Cipher(settings().data_key)
+
+
 def store(engine: Engine, clock: Clock | None = None) -> Records:
     """The case records on ``engine`` as the bot sees them (same knowledge, same pepper)."""
     clock = clock or Clock()
     return Records(
-        lambda: SqlAlchemyUnitOfWork(engine, clock), shipped_knowledge(), clock, settings().secret.encode()
+        lambda: SqlAlchemyUnitOfWork(engine, clock, cipher()),
+        shipped_knowledge(),
+        clock,
+        settings().secret.encode(),
     )
 
 
@@ -111,6 +120,7 @@ async def running_bot(
         dispatchers(
             engine,
             records.clock,
+            cipher(),
             retry_base_s=config.outbox_retry_base_s,
             on_unreachable=records.sync.recipient_unreachable,
         ),
@@ -185,13 +195,13 @@ def buttons(call: SentCall) -> dict[str, str]:
 
 def sessions_of(engine: Engine, number: str) -> list[Any]:
     """A case's appointments, as stored."""
-    uow = SqlAlchemyUnitOfWork(engine, Clock())
+    uow = SqlAlchemyUnitOfWork(engine, Clock(), cipher())
     with uow.reading():
         return uow.sessions.for_case(number)
 
 
 def add_session(engine: Engine, number: str, day: date, details: str) -> None:
     """An appointment written straight into the store."""
-    with SqlAlchemyUnitOfWork(engine, Clock()) as uow:
+    with SqlAlchemyUnitOfWork(engine, Clock(), cipher()) as uow:
         uow.sessions.add(number, day, details, "tg:1", uow.clock.now())
         uow.commit()

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -25,6 +26,8 @@ if not os.environ.get("XIANGYIN_TEST_KEEP_DATABASE_URL"):
     os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='xiangyin-test-')}/cases.db"
 # The servers refuse callers without the shared secret; this run has its own.
 os.environ.setdefault("XIANGYIN_SECRET", secrets.token_urlsafe(24))
+# Personal data is encrypted at rest; the action server this run starts inherits the key.
+os.environ.setdefault("XIANGYIN_DATA_KEY", Fernet.generate_key().decode())
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

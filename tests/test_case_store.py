@@ -13,6 +13,7 @@ XIANGYIN_TEST_POSTGRES_URL.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -46,6 +47,7 @@ from records.domain.clock import FixedClock, naive_utc
 from records.domain.model import Status
 from records.services.unit_of_work import ConcurrentUpdate
 from tests.case_commands import AT, mediation, petition
+from records.adapters.crypto import Cipher
 from tests.conftest import postgres_schema
 from tests.fakes import shipped_knowledge
 from xiangyin.commands.database import upgrade
@@ -56,10 +58,15 @@ from xiangyin.commands.database import upgrade
 # ---------------------------------------------------------------------------
 
 
+CIPHER = Cipher(os.environ["XIANGYIN_DATA_KEY"])
+
+
 def records(engine: Engine, clock: FixedClock | None = None) -> Records:
     """The case records on ``engine``, with the shipped knowledge."""
     clock = clock or FixedClock(AT)
-    return Records(lambda: SqlAlchemyUnitOfWork(engine, clock), shipped_knowledge(), clock, b"pepper")
+    return Records(
+        lambda: SqlAlchemyUnitOfWork(engine, clock, CIPHER), shipped_knowledge(), clock, b"pepper"
+    )
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -136,7 +143,7 @@ def test_submitting_a_petition_writes_case_history_deadlines_and_outbox_together
         "mouding.county_petition_bureau",
         "case_assigned",
     )
-    assert message.payload["number"] == result.number and message.delivered_at is None
+    assert CIPHER.decrypt_json(message.payload)["number"] == result.number and message.delivered_at is None
     assert "13987654321" not in str(message.payload)
 
     stored = records(engine).get_case(result.number)
@@ -172,7 +179,8 @@ def test_two_staff_changing_the_same_case_at_once_cannot_overwrite_each_other(pg
     engine = pg_engine
     number = records(engine).submit_case(mediation()).number
     clock = FixedClock(AT)
-    first, second = SqlAlchemyUnitOfWork(engine, clock), SqlAlchemyUnitOfWork(engine, clock)
+    first = SqlAlchemyUnitOfWork(engine, clock, CIPHER)
+    second = SqlAlchemyUnitOfWork(engine, clock, CIPHER)
     with first:
         slow = first.cases.get(number)  # read without a lock
         with second:
@@ -207,7 +215,7 @@ def queue(engine: Engine, n: int, clock: FixedClock) -> None:
                     "recipient_id": f"agency-{i % 3}",
                     "kind": "test",
                     "message_key": "test.message",
-                    "payload": {"i": i},
+                    "payload": CIPHER.encrypt_json({"i": i}),
                     "created_at": now,
                     "attempts": 0,
                     "next_attempt_at": now,
@@ -229,7 +237,7 @@ def test_two_dispatchers_running_at_once_never_deliver_the_same_row_twice(engine
             delivered.append(message.id)
 
     def work(worker: str) -> None:
-        dispatcher = Dispatcher(engine, send, worker, batch_size=5, clock=clock)
+        dispatcher = Dispatcher(engine, send, worker, batch_size=5, clock=clock, cipher=CIPHER)
 
         async def drain() -> None:
             while (await dispatcher.run_once()).claimed:
@@ -254,7 +262,7 @@ async def test_a_failing_send_is_retried_with_back_off_and_not_lost(engine):
             raise error
 
     dispatcher = Dispatcher(
-        engine, send, "w1", base_delay=timedelta(seconds=10), jitter=0, clock=clock
+        engine, send, "w1", base_delay=timedelta(seconds=10), jitter=0, clock=clock, cipher=CIPHER
     )
     assert (await dispatcher.run_once()).retried == 1
     [row] = outbox_rows(engine)
@@ -281,7 +289,14 @@ async def test_a_message_that_keeps_failing_becomes_a_dead_letter_and_is_kept(en
         raise RuntimeError("no such chat")
 
     dispatcher = Dispatcher(
-        engine, send, "w1", max_attempts=3, jitter=0, base_delay=timedelta(seconds=1), clock=clock
+        engine,
+        send,
+        "w1",
+        max_attempts=3,
+        jitter=0,
+        base_delay=timedelta(seconds=1),
+        clock=clock,
+        cipher=CIPHER,
     )
     outcomes = []
     for _ in range(3):
@@ -299,12 +314,16 @@ async def test_a_message_that_keeps_failing_becomes_a_dead_letter_and_is_kept(en
 async def test_a_dispatcher_that_dies_after_claiming_has_its_rows_delivered_once_by_another(engine):
     clock = Clock()
     queue(engine, 3, clock)
-    crashed = Dispatcher(engine, lambda m: None, "crashed", lease=timedelta(minutes=5), clock=clock)
+    crashed = Dispatcher(
+        engine, lambda m: None, "crashed", lease=timedelta(minutes=5), clock=clock, cipher=CIPHER
+    )
     claimed = crashed.claim_batch()  # … and the process dies before sending
     assert len(claimed) == 3
 
     sent: list[int] = []
-    survivor = Dispatcher(engine, lambda m: sent.append(m.id), "survivor", clock=clock)
+    survivor = Dispatcher(
+        engine, lambda m: sent.append(m.id), "survivor", clock=clock, cipher=CIPHER
+    )
     assert (await survivor.run_once()).claimed == 0  # the lease still holds
     clock.advance(timedelta(minutes=5, seconds=1))
     assert (await survivor.run_once()).delivered == 3
@@ -318,7 +337,7 @@ async def test_a_dispatcher_that_dies_after_claiming_has_its_rows_delivered_once
 def test_marking_a_message_delivered_twice_is_harmless(engine):
     clock = Clock()
     queue(engine, 1, clock)
-    dispatcher = Dispatcher(engine, lambda m: None, "w1", clock=clock)
+    dispatcher = Dispatcher(engine, lambda m: None, "w1", clock=clock, cipher=CIPHER)
     [message] = dispatcher.claim_batch()
     assert dispatcher.mark_delivered(message.id) is True
     assert dispatcher.mark_delivered(message.id) is False
@@ -328,7 +347,7 @@ def test_marking_a_message_delivered_twice_is_harmless(engine):
 def test_case_messages_flow_from_submission_to_the_sender(engine):
     records(engine).submit_case(mediation())
     received: list[OutboxMessage] = []
-    report = asyncio.run(Dispatcher(engine, received.append, "w1", clock=Clock()).run_once())
+    report = asyncio.run(Dispatcher(engine, received.append, "w1", clock=Clock(), cipher=CIPHER).run_once())
     assert report.delivered == 1
     assert received[0].recipient_id == "gonghe.tiantai.village_mediation"
     assert received[0].payload["jurisdiction"]["village_name"] == "天台村"
@@ -379,7 +398,7 @@ def test_a_database_error_never_prints_the_villagers_phone(engine):
         jurisdiction=Jurisdiction("mouding"),
         at=AT,
     )
-    with SqlAlchemyUnitOfWork(engine, Clock()) as uow, pytest.raises(StoreError) as error:
+    with SqlAlchemyUnitOfWork(engine, Clock(), CIPHER) as uow, pytest.raises(StoreError) as error:
         uow.cases.add(broken)
     printed = "".join(traceback.format_exception(error.type, error.value, error.tb))
     assert "dispute_type" in printed and "13987654321" not in printed
@@ -465,7 +484,7 @@ def test_staff_see_given_up_messages_and_can_send_them_again(tmp_path, capsys):
     def refuse(message: OutboxMessage) -> None:
         raise RuntimeError("chat not found")
 
-    dispatcher = Dispatcher(engine, refuse, "w1", max_attempts=1, clock=clock)
+    dispatcher = Dispatcher(engine, refuse, "w1", max_attempts=1, clock=clock, cipher=CIPHER)
     assert asyncio.run(dispatcher.run_once()).dead == 2
     capsys.readouterr()
     assert main(["outbox", "list", "--dead", "--db", url]) == 0

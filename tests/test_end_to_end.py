@@ -13,7 +13,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from bot_support import shared_engine, store
+from bot_support import cipher, shared_engine, store
 from records.adapters.orm import outbox
 from tests.servers import secret_headers
 
@@ -40,7 +40,10 @@ class Villager:
 def agency_messages(case_number: str) -> list[dict]:
     with shared_engine().connect() as connection:
         rows = connection.execute(select(outbox).where(outbox.c.case_number == case_number)).mappings()
-        return [dict(r) for r in rows]
+        messages = [dict(r) for r in rows]
+    for m in messages:  # encrypted at rest (it may name the villager)
+        m["payload"] = cipher().decrypt_json(m["payload"])
+    return messages
 
 
 def the_only_case(villager: Villager):

@@ -11,7 +11,7 @@ import pytest
 
 import dataclasses
 
-from bot_support import bot_settings, file_case, fresh_engine, store
+from bot_support import bot_settings, cipher, file_case, fresh_engine, store
 from rasa_stub import StubRasa
 from records.domain.identity import ChannelIdentity
 from knowledge.frontend import say
@@ -61,7 +61,7 @@ async def test_one_person_plays_villager_and_mediator_through_the_real_bot(rasa,
     keyboard, printed = Keyboard(), []
     config = dataclasses.replace(bot_settings(tmp_path), rasa_url=rasa.url)
     run = asyncio.create_task(
-        play(config, records, engine, input_fn=keyboard, print_fn=printed.append)
+        play(config, records, engine, cipher(), input_fn=keyboard, print_fn=printed.append)
     )
 
     def shown(text: str) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from xiangyin.settings import PROJECT_ROOT, ensure_secret, settings
+from xiangyin.settings import PROJECT_ROOT, ensure_data_key, ensure_secret, settings
 from knowledge.frontend import say
 
 START_TIMEOUT_S = 180
@@ -109,6 +109,7 @@ def run_all(model: str) -> int:
     ensure_secret()  # before the children start: they inherit it
     if not settings().telegram_token:
         use_playground_database()
+        ensure_data_key()  # the playground's own database, thrown away with its key
     processes = start_servers(model)
     try:
         base = settings().rasa_url
@@ -133,6 +134,7 @@ def run_playground(rasa_url: str) -> int:
     import logging
 
     from playground.terminal import play
+    from records.adapters.crypto import Cipher
     from xiangyin.commands.database import open_database, open_records
 
     log_file = PROJECT_ROOT / "logs" / "playground.log"
@@ -144,7 +146,8 @@ def run_playground(rasa_url: str) -> int:
     engine = open_database(config)
     try:
         bot = dataclasses.replace(config.bot, rasa_url=rasa_url)
-        return asyncio.run(play(bot, open_records(config, engine), engine))
+        records = open_records(config, engine)
+        return asyncio.run(play(bot, records, engine, Cipher(config.data_key)))
     finally:
         engine.dispose()
 

@@ -26,6 +26,9 @@ class Settings:
     #: The case records (and the bot's state): DATABASE_URL, default the SQLite file
     #: var/xiangyin.db.
     database_url: str
+    #: Fernet keys for personal data at rest (XIANGYIN_DATA_KEY, comma-separated, the first
+    #: encrypting): see records/adapters/crypto.py and README "Security and privacy".
+    data_key: str = ""
     #: Shared secret of the local servers (XIANGYIN_SECRET): the REST channel's header
     #: X-Xiangyin-Secret, the action server's, and the token of Rasa's HTTP API.
     secret: str = ""
@@ -100,6 +103,7 @@ def settings() -> Settings:
         telegram_token=os.environ.get("TELEGRAM_BOT_TOKEN") or None,
         database_url=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
         secret=os.environ.get("XIANGYIN_SECRET", ""),
+        data_key=os.environ.get("XIANGYIN_DATA_KEY", ""),
         telegram_api_base_url=os.environ.get("TELEGRAM_API_BASE_URL") or None,
         telegram_api_base_file_url=os.environ.get("TELEGRAM_API_BASE_FILE_URL") or None,
         telegram_webhook_url=os.environ.get("TELEGRAM_WEBHOOK_URL") or None,
@@ -121,6 +125,18 @@ def settings() -> Settings:
         location_max_km=float(os.environ.get("XIANGYIN_LOCATION_MAX_KM", "15")),
         auto_migrate=os.environ.get("XIANGYIN_AUTO_MIGRATE", "1") != "0",
     )
+
+
+def ensure_data_key() -> str:
+    """XIANGYIN_DATA_KEY, made up for this run when it is not set — only for `make run`'s
+    playground, whose database is thrown away with it; a deployment sets its own and keeps
+    it (without it nothing stored can be read)."""
+    from cryptography.fernet import Fernet
+
+    if not os.environ.get("XIANGYIN_DATA_KEY"):
+        os.environ["XIANGYIN_DATA_KEY"] = Fernet.generate_key().decode()
+        settings.cache_clear()
+    return os.environ["XIANGYIN_DATA_KEY"]
 
 
 def ensure_secret() -> str:

@@ -72,8 +72,9 @@ cases = Table(
     Column("dispute_type", String(32), nullable=False),
     Column("status", String(16), nullable=False),
     Column("sender_id", String(255), nullable=False),
-    Column("villager_name", String(255), nullable=True),
-    Column("villager_phone", String(32), nullable=True),
+    # Encrypted (records/adapters/crypto.py): the name, the phone and the facts.
+    Column("villager_name", Text, nullable=True),
+    Column("villager_phone", Text, nullable=True),
     Column("filed_by", String(255), nullable=True),
     Column("county_id", String(64), nullable=False),
     Column("township_id", String(64), nullable=True),
@@ -86,7 +87,7 @@ cases = Table(
     Column("intake_name", String(255), nullable=True),
     Column("chain", Json, nullable=False),
     Column("tried", Json, nullable=False),
-    Column("facts", Json, nullable=False),
+    Column("facts", Text, nullable=False),
     Column("screening", Json, nullable=True),
     Column("redirect", Json, nullable=True),
     Column("also_offer", Json, nullable=False),
@@ -116,7 +117,7 @@ case_events = Table(
     Column("from_status", String(16), nullable=True),
     Column("to_status", String(16), nullable=False),
     Column("reason", Text, nullable=False),
-    Column("details", Json, nullable=False),
+    Column("details", Text, nullable=False),  # encrypted JSON
     UniqueConstraint("case_id", "seq"),
 )
 
@@ -148,7 +149,7 @@ outbox = Table(
     Column("recipient_id", String(255), nullable=False),
     Column("kind", String(64), nullable=False),
     Column("message_key", String(128), nullable=False),
-    Column("payload", Json, nullable=False),
+    Column("payload", Text, nullable=False),  # encrypted JSON
     Column("created_at", DateTime, nullable=False),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", DateTime, nullable=False),

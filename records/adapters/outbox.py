@@ -19,7 +19,8 @@ the *same* transaction as the case, and the :class:`Dispatcher` delivers the row
 Delivery is at-least-once: if a send outlives its lease, another dispatcher may send the
 same row again, so pick a lease well above the send timeout.  ``mark_delivered`` is
 idempotent.  Payloads carry structured data and a ``message_key``; the Chinese text is
-built by the sender from knowledge/ and domain.yml.  No phone number goes into a payload.
+built by the sender from knowledge/ and domain.yml.  No phone number goes into a payload, and
+payloads are encrypted at rest (a digest names villagers).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from records.adapters.orm import outbox
+from records.adapters.crypto import Cipher
 from records.domain.clock import Clock, aware_utc, naive_utc
 from records.services.messages import OutboxMessage, RecipientUnreachable, SendFunction
 
@@ -94,6 +96,7 @@ class Dispatcher:
         max_attempts: int = 8,
         jitter: float = 0.1,
         clock: Clock,
+        cipher: Cipher,
         rng: random.Random | None = None,
         on_unreachable: Callable[[OutboxMessage], object] | None = None,
     ) -> None:
@@ -109,6 +112,7 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.jitter = jitter
         self.clock = clock
+        self.cipher = cipher
         self._rng = rng or random.Random()
         #: Called (in a worker thread) with a row whose recipient can no longer be reached.
         self.on_unreachable = on_unreachable
@@ -166,7 +170,7 @@ class Dispatcher:
                 recipient_id=row.recipient_id,
                 kind=row.kind,
                 message_key=row.message_key,
-                payload=row.payload,
+                payload=self.cipher.decrypt_json(row.payload) or {},
                 attempts=row.attempts,
                 created_at=aware_utc(row.created_at),
                 claim_token=row.claim_token,
@@ -297,6 +301,7 @@ class Dispatcher:
 def dispatchers(
     engine: Engine,
     clock: Clock,
+    cipher: Cipher,
     *,
     retry_base_s: float = 10.0,
     lease: timedelta = timedelta(minutes=5),
@@ -314,6 +319,7 @@ def dispatchers(
             base_delay=timedelta(seconds=retry_base_s),
             lease=lease,
             clock=clock,
+            cipher=cipher,
             on_unreachable=on_unreachable,
         )
 

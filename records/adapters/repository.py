@@ -34,6 +34,7 @@ from records.adapters.orm import (
     staff_conversations,
     staff_invites,
 )
+from records.adapters.crypto import Cipher
 from records.domain.clock import aware_utc, naive_utc
 from records.domain.identity import ChannelIdentity
 from records.domain.model import (
@@ -182,7 +183,9 @@ def _deadline_from(d: Row) -> CaseDeadline:
     )
 
 
-def _case_from(row: Row, events: Sequence[Row], deadlines: Sequence[Row]) -> Case:
+def _case_from(
+    row: Row, events: Sequence[Row], deadlines: Sequence[Row], cipher: Cipher
+) -> Case:
     def ref(id_: str | None, name: str | None) -> AgencyRef | None:
         return AgencyRef(id_, name or "") if id_ else None
 
@@ -190,8 +193,10 @@ def _case_from(row: Row, events: Sequence[Row], deadlines: Sequence[Row]) -> Cas
         number=row.number,
         route=row.route,
         dispute_type=row.dispute_type,
-        facts=row.facts or {},
-        villager=Villager(row.sender_id, row.villager_name, row.villager_phone),
+        facts=cipher.decrypt_json(row.facts) or {},
+        villager=Villager(
+            row.sender_id, cipher.decrypt(row.villager_name), cipher.decrypt(row.villager_phone)
+        ),
         jurisdiction=Jurisdiction(
             row.county_id, row.township_id, row.township_name, row.village_id, row.village_name
         ),
@@ -211,7 +216,7 @@ def _case_from(row: Row, events: Sequence[Row], deadlines: Sequence[Row]) -> Cas
                 from_status=Status(e.from_status) if e.from_status else None,
                 to_status=Status(e.to_status),
                 reason=e.reason,
-                details=e.details or {},
+                details=cipher.decrypt_json(e.details) or {},
             )
             for e in events
         ],
@@ -242,11 +247,27 @@ class _Tracked:
 
 class SqlAlchemyCaseRepository:
     """Cases in SQL tables, through one session.  Tracks every case it adds or loads, so
-    that the unit of work can save their changes and collect their events."""
+    that the unit of work can save their changes and collect their events.  The villager's
+    name, phone and words, and event details, are encrypted (records/adapters/crypto.py)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, cipher: Cipher) -> None:
         self.session = session
+        self.cipher = cipher
         self._tracked: dict[int, _Tracked] = {}
+
+    def _sealed(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row as written: personal fields encrypted (the tracked copy stays plain, so
+        an unchanged case is not rewritten)."""
+        return {
+            **row,
+            "villager_name": self.cipher.encrypt(row["villager_name"]),
+            "villager_phone": self.cipher.encrypt(row["villager_phone"]),
+            "facts": self.cipher.encrypt_json(row["facts"]),
+        }
+
+    def _event(self, case_id: int, event: CaseEvent) -> dict[str, Any]:
+        row = _event_row(case_id, event)
+        return {**row, "details": self.cipher.encrypt_json(row["details"])}
 
     @property
     def seen(self) -> list[Case]:
@@ -265,11 +286,13 @@ class SqlAlchemyCaseRepository:
         row = _case_row(case)
         try:
             with self.session.begin_nested():
-                result = self.session.execute(insert(cases).values(**row, version=1))
+                result = self.session.execute(
+                    insert(cases).values(**self._sealed(row), version=1)
+                )
                 db_id = int(result.inserted_primary_key[0])
                 if case.history:
                     self.session.execute(
-                        insert(case_events), [_event_row(db_id, e) for e in case.history]
+                        insert(case_events), [self._event(db_id, e) for e in case.history]
                     )
                 if case.deadlines:
                     self.session.execute(
@@ -322,14 +345,14 @@ class SqlAlchemyCaseRepository:
         result = self.session.execute(
             update(cases)
             .where(cases.c.id == tracked.db_id, cases.c.version == case.version)
-            .values(**row, version=case.version + 1)
+            .values(**self._sealed(row), version=case.version + 1)
         )
         if result.rowcount != 1:
             raise ConcurrentUpdate(f"case {case.number} was changed by someone else; reload it")
         case.version += 1
         if new_events:
             self.session.execute(
-                insert(case_events), [_event_row(tracked.db_id, e) for e in new_events]
+                insert(case_events), [self._event(tracked.db_id, e) for e in new_events]
             )
         if deadlines_changed:
             self.session.execute(
@@ -365,7 +388,7 @@ class SqlAlchemyCaseRepository:
             deadlines[d.case_id].append(d)
         loaded = []
         for row in rows:
-            case = _case_from(row, events[row.id], deadlines[row.id])
+            case = _case_from(row, events[row.id], deadlines[row.id], self.cipher)
             case.set_deadlines([])  # re-sort exactly as the domain sorts (undated last)
             self._tracked[id(case)] = _Tracked(
                 case, row.id, _case_row(case), len(case.history), list(case.deadlines)
@@ -603,10 +626,11 @@ class SqlAlchemyStaffRepository:
 
 
 class SqlAlchemyNoteRepository:
-    """Staff notes on cases."""
+    """Staff notes on cases (their text encrypted)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, cipher: Cipher) -> None:
         self.session = session
+        self.cipher = cipher
 
     def add(self, note: Note) -> None:
         self.session.execute(
@@ -614,7 +638,7 @@ class SqlAlchemyNoteRepository:
                 case_number=note.case_number,
                 author=note.author,
                 author_name=note.author_name,
-                text=note.text,
+                text=self.cipher.encrypt(note.text),
                 created_at=naive_utc(note.created_at),
             )
         )
@@ -626,16 +650,23 @@ class SqlAlchemyNoteRepository:
             .order_by(case_notes.c.created_at, case_notes.c.id)
         ).all()
         return [
-            Note(r.case_number, r.author, r.author_name, r.text, aware_utc(r.created_at))
+            Note(
+                r.case_number,
+                r.author,
+                r.author_name,
+                self.cipher.decrypt(r.text) or "",
+                aware_utc(r.created_at),
+            )
             for r in rows
         ]
 
 
 class SqlAlchemySessionRepository:
-    """Appointments handlers set with villagers."""
+    """Appointments handlers set with villagers (the place and time encrypted)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, cipher: Cipher) -> None:
         self.session = session
+        self.cipher = cipher
 
     def add(
         self, number: str, day: date, details: str, scheduled_by: str, at: datetime
@@ -644,7 +675,7 @@ class SqlAlchemySessionRepository:
             insert(case_sessions).values(
                 case_number=number,
                 day=day,
-                details=details,
+                details=self.cipher.encrypt(details),
                 scheduled_by=scheduled_by,
                 created_at=naive_utc(at),
             )
@@ -657,7 +688,12 @@ class SqlAlchemySessionRepository:
             .where(case_sessions.c.case_number == number)
             .order_by(case_sessions.c.id)
         ).all()
-        return [CaseSession(r.id, r.case_number, r.day, r.details, r.scheduled_by) for r in rows]
+        return [
+            CaseSession(
+                r.id, r.case_number, r.day, self.cipher.decrypt(r.details) or "", r.scheduled_by
+            )
+            for r in rows
+        ]
 
     def cases_on(self, day: date) -> list[str]:
         return list(

@@ -10,6 +10,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from records.adapters.crypto import Cipher
 from records.adapters.database import READ_ONLY, is_transient
 from records.adapters.orm import outbox
 from records.adapters.repository import (
@@ -34,18 +35,19 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
     session: Session
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    def __init__(self, engine: Engine, clock: Clock, cipher: Cipher) -> None:
         super().__init__(clock)
         self.engine = engine
+        self.cipher = cipher
 
     def _begin(self) -> None:
         bind = self.engine.execution_options(**{READ_ONLY: True}) if self.read_only else self.engine
         self.session = Session(bind, future=True, expire_on_commit=False)
-        self.cases = SqlAlchemyCaseRepository(self.session)
+        self.cases = SqlAlchemyCaseRepository(self.session, self.cipher)
         self.staff = SqlAlchemyStaffRepository(self.session)
-        self.notes = SqlAlchemyNoteRepository(self.session)
+        self.notes = SqlAlchemyNoteRepository(self.session, self.cipher)
         self.evidence = SqlAlchemyEvidenceRepository(self.session)
-        self.sessions = SqlAlchemySessionRepository(self.session)
+        self.sessions = SqlAlchemySessionRepository(self.session, self.cipher)
         self.talks = SqlAlchemyTalkRepository(self.session)
         self.sent = SqlAlchemySentLog(self.session)
         self.audit = SqlAlchemyAuditLog(self.session)
@@ -66,7 +68,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
                     "recipient_id": m.recipient_id,
                     "kind": m.kind,
                     "message_key": m.message_key,
-                    "payload": dict(m.payload),
+                    "payload": self.cipher.encrypt_json(dict(m.payload)),
                     "created_at": now,
                     "attempts": 0,
                     "next_attempt_at": now,

@@ -2,6 +2,8 @@
 
     xiangyin cases list [--status S] [--agency ID] [--route R] [--urgent] [--json]
     xiangyin cases show NUMBER [--json] [--show-phone]
+    xiangyin cases new-key                              # a key for XIANGYIN_DATA_KEY
+    xiangyin cases rekey                                # after adding a key first in the list
     xiangyin cases transition NUMBER TO --actor NAME --reason TEXT
                               [--outcome O] [--to-agency ID] [--on YYYY-MM-DD] [--json]
     xiangyin agencies list [--level L] [--kind K] [--township ID] [--json]
@@ -123,6 +125,33 @@ def _operator() -> str:
         return f"cli:{getpass.getuser()}"
     except Exception:  # noqa: BLE001 - no login name (a container): still on the record
         return "cli:unknown"
+
+
+def _cmd_new_key(args: argparse.Namespace) -> int:
+    from records.adapters.crypto import new_key
+
+    print(new_key())
+    print(
+        "set it as XIANGYIN_DATA_KEY (first in the list) for every process, and keep a copy "
+        "safe: without it nothing stored can be read",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _cmd_rekey(args: argparse.Namespace) -> int:
+    from records.adapters.crypto import Cipher, DataKeyError, rekey
+    from xiangyin.settings import settings
+
+    config = settings()
+    try:
+        cipher = Cipher(config.data_key)
+    except DataKeyError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    changed = rekey(make_engine(args.db or config.database_url), cipher)
+    print(f"{changed} rows now under the first key of XIANGYIN_DATA_KEY")
+    return 0
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
@@ -330,6 +359,13 @@ def register(subparsers: Any) -> None:
     cases = subparsers.add_parser("cases", help="case records: list, show, move (staff)")
     cases.add_argument("--db", default=None, help="database URL (default: DATABASE_URL)")
     csub = cases.add_subparsers(dest="cases_command", required=True)
+
+    key = csub.add_parser("new-key", help="print a new key for XIANGYIN_DATA_KEY")
+    key.set_defaults(func=_cmd_new_key)
+    rekey = csub.add_parser(
+        "rekey", help="rewrite personal data under the first key of XIANGYIN_DATA_KEY"
+    )
+    rekey.set_defaults(func=_cmd_rekey)
 
     lst = csub.add_parser("list", help="list cases, newest first")
     lst.add_argument("--status", choices=STATUSES)

@@ -15,6 +15,7 @@ from bot import state_store
 from knowledge.base import Knowledge
 from knowledge.loader import load_knowledge
 from records.adapters import database
+from records.adapters.crypto import Cipher
 from records.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from records.api import Records
 from records.domain.clock import Clock
@@ -45,8 +46,12 @@ def open_records(
     """The case records of this process: on ``engine``, with the county's data and a clock."""
     clock = clock or Clock()
     knowledge = knowledge or load_knowledge(config.knowledge_dir)
+    cipher = Cipher(config.data_key)
     return Records(
-        lambda: SqlAlchemyUnitOfWork(engine, clock), knowledge, clock, config.secret.encode()
+        lambda: SqlAlchemyUnitOfWork(engine, clock, cipher),
+        knowledge,
+        clock,
+        config.secret.encode(),
     )
 
 

@@ -43,6 +43,12 @@ from xiangyin.settings import settings
 
 __all__ = ["register"]
 
+NO_DATA_KEY = (
+    "XIANGYIN_DATA_KEY is not set: personal data is never stored in clear. "
+    "Make a key with `xiangyin cases new-key`, keep it safe, and set it (README "
+    '"Security and privacy").'
+)
+
 
 def _logging() -> None:
     logging.basicConfig(
@@ -59,6 +65,7 @@ def _cmd_bot(args: argparse.Namespace) -> int:
     from bot.app import build_application
     from bot.state_store import BotStateStore
     from bot.webhook import run_webhook
+    from records.adapters.crypto import Cipher
     from records.adapters.outbox import dispatchers
     from records.api import AsyncRecords
 
@@ -69,6 +76,9 @@ def _cmd_bot(args: argparse.Namespace) -> int:
         return 2
     if config.telegram_webhook_url and not config.telegram_webhook_secret:
         print("webhook mode needs TELEGRAM_WEBHOOK_SECRET", file=sys.stderr)
+        return 2
+    if not config.data_key:
+        print(NO_DATA_KEY, file=sys.stderr)
         return 2
     # Opt in to PTB's coming timedelta durations (bot/runtime.py reads both forms): without
     # it every 429 logs a deprecation warning.
@@ -82,6 +92,7 @@ def _cmd_bot(args: argparse.Namespace) -> int:
         dispatchers(
             engine,
             records.clock,
+            Cipher(config.data_key),
             retry_base_s=config.outbox_retry_base_s,
             on_unreachable=records.recipient_unreachable,
         ),
