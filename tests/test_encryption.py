@@ -1,8 +1,9 @@
-"""Personal data is encrypted at rest (trust, item 7): what the database file holds, key
-rotation with ``rekey``, and rows written before encryption was switched on."""
+"""Personal data at rest (trust, item 7): encrypted in the database file, key rotation with
+``rekey``, rows written before encryption, and ``xiangyin cases purge`` after the retention period."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,72 @@ def test_no_key_no_start():
         Cipher("")
     with pytest.raises(DataKeyError):
         Cipher("not-a-key")
+
+
+# ---------------------------------------------------------------------------
+# Retention: xiangyin cases purge
+# ---------------------------------------------------------------------------
+
+
+def close(engine: Engine, cipher: Cipher, number: str) -> None:
+    r = records(engine, cipher)
+    r.transition(number, "closed", "cli:test", "村民撤回")
+
+
+def test_purge_removes_a_closed_cases_personal_data_and_keeps_the_archive(db, tmp_path):
+    from records.adapters.retention import purge_closed
+    from records.domain.clock import FixedClock as Clock
+
+    engine, path = db
+    cipher = Cipher(new_key())
+    closed = records(engine, cipher).submit_case(petition()).number
+    still_open = records(engine, cipher).submit_case(petition(key="k2", sender="tg:2")).number
+    close(engine, cipher, closed)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"jpeg")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO evidence (case_number, sender_id, channel, file_id, file_unique_id,"
+                " kind, received_at, stored_path) VALUES (:n, 'tg:1001', 'tg', 'f', 'u', 'photo',"
+                " :at, :p)"
+            ),
+            {"n": closed, "at": AT.replace(tzinfo=None), "p": str(photo)},
+        )
+
+    too_soon = purge_closed(engine, cipher, Clock(AT), after_days=365, actor="cli:test")
+    assert too_soon.numbers == []  # closed today: kept
+    a_year_on = Clock(AT + timedelta(days=367))
+    report = purge_closed(engine, cipher, a_year_on, after_days=365, actor="cli:test")
+    assert report.numbers == [closed] and report.files_deleted == 1 and not photo.exists()
+
+    kept = records(engine, cipher).get_case(closed)  # the archive of the matter stays
+    assert (kept.number, kept.route, kept.status.value) == (closed, "petition", "closed")
+    assert kept.agency is not None and kept.deadlines
+    assert kept.villager.name is None and kept.villager.phone is None
+    assert WORDS not in str(kept.facts)
+    assert records(engine, cipher).cases_for_villager("tg:1001") == []
+    assert records(engine, cipher).get_case(still_open).villager.phone == PHONE  # open: untouched
+    assert [e.action for e in records(engine, cipher).audit_trail(number=closed)][-1] == "purge"
+
+    engine.dispose()
+    on_disk = b"".join(p.read_bytes() for p in path.parent.glob("cases.db*"))
+    assert on_disk.count(PHONE.encode()) == 0
+    again = purge_closed(engine, cipher, a_year_on, after_days=365, actor="cli:test")
+    assert again.numbers == []  # done once
+
+
+def test_purge_is_off_unless_the_county_sets_a_period(monkeypatch, capsys):
+    from xiangyin.cli import main
+    from xiangyin.settings import settings
+
+    monkeypatch.delenv("XIANGYIN_PURGE_AFTER_DAYS", raising=False)
+    settings.cache_clear()
+    try:
+        assert main(["cases", "purge"]) == 0
+        assert "purge is off" in capsys.readouterr().err
+        monkeypatch.setenv("XIANGYIN_PURGE_AFTER_DAYS", "7")
+        settings.cache_clear()
+        assert main(["cases", "purge"]) == 2  # a typo must not wipe last week's cases
+    finally:
+        settings.cache_clear()

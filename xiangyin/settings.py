@@ -64,7 +64,10 @@ class Settings:
     #: Bring the schema to head when a process starts (XIANGYIN_AUTO_MIGRATE=0 turns it off,
     #: for deployments that run `xiangyin cases migrate` before starting several replicas).
     auto_migrate: bool = True
-
+    #: Days after a case is closed before ``xiangyin cases purge`` removes its personal data
+    #: (XIANGYIN_PURGE_AFTER_DAYS).  None, the default: purge is off — the county decides,
+    #: after its archive has kept what the archive rules require (README "Security and privacy").
+    purge_after_days: int | None = None
 
     @property
     def bot(self) -> BotConfig:
@@ -124,6 +127,9 @@ def settings() -> Settings:
         digest_hour=int(os.environ.get("XIANGYIN_DIGEST_HOUR", "8")),
         location_max_km=float(os.environ.get("XIANGYIN_LOCATION_MAX_KM", "15")),
         auto_migrate=os.environ.get("XIANGYIN_AUTO_MIGRATE", "1") != "0",
+        purge_after_days=int(os.environ["XIANGYIN_PURGE_AFTER_DAYS"])
+        if os.environ.get("XIANGYIN_PURGE_AFTER_DAYS", "").strip()
+        else None,
     )
 
 

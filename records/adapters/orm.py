@@ -99,6 +99,8 @@ cases = Table(
     Column("updated_at", DateTime, nullable=False),
     # Optimistic locking: an UPDATE must name the version it read.
     Column("version", Integer, nullable=False),
+    # When ``xiangyin cases purge`` removed its personal data (records/adapters/retention.py).
+    Column("purged_at", DateTime, nullable=True),
     UniqueConstraint("number"),
     UniqueConstraint("submission_key"),
     Index(None, "sender_id"),

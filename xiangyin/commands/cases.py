@@ -4,6 +4,7 @@
     xiangyin cases show NUMBER [--json] [--show-phone]
     xiangyin cases new-key                              # a key for XIANGYIN_DATA_KEY
     xiangyin cases rekey                                # after adding a key first in the list
+    xiangyin cases purge [--dry-run]                    # off unless XIANGYIN_PURGE_AFTER_DAYS
     xiangyin cases transition NUMBER TO --actor NAME --reason TEXT
                               [--outcome O] [--to-agency ID] [--on YYYY-MM-DD] [--json]
     xiangyin agencies list [--level L] [--kind K] [--township ID] [--json]
@@ -151,6 +152,46 @@ def _cmd_rekey(args: argparse.Namespace) -> int:
         return 2
     changed = rekey(make_engine(args.db or config.database_url), cipher)
     print(f"{changed} rows now under the first key of XIANGYIN_DATA_KEY")
+    return 0
+
+
+def _cmd_purge(args: argparse.Namespace) -> int:
+    from records.adapters.crypto import Cipher, DataKeyError
+    from records.adapters.retention import MIN_DAYS, purge_closed
+    from records.domain.clock import Clock
+    from xiangyin.settings import settings
+
+    config = settings()
+    if config.purge_after_days is None:
+        print(
+            "purge is off: the county sets XIANGYIN_PURGE_AFTER_DAYS once its archive keeps "
+            "what the archive rules require (README, Security and privacy)",
+            file=sys.stderr,
+        )
+        return 0
+    if config.purge_after_days < MIN_DAYS:
+        print(f"refused: XIANGYIN_PURGE_AFTER_DAYS under {MIN_DAYS}", file=sys.stderr)
+        return 2
+    try:
+        cipher = Cipher(config.data_key)
+    except DataKeyError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    report = purge_closed(
+        make_engine(args.db or config.database_url),
+        cipher,
+        Clock(),
+        after_days=config.purge_after_days,
+        actor=_operator(),
+        dry_run=args.dry_run,
+    )
+    verb = "would purge" if report.dry_run else "purged"
+    for number in report.numbers:
+        print(f"{verb} {number}")
+    print(
+        f"{verb} {len(report.numbers)} case(s) closed more than {config.purge_after_days} days ago"
+        + ("" if report.dry_run else f"; {report.files_deleted} file(s) deleted")
+    )
     return 0
 
 
@@ -366,6 +407,11 @@ def register(subparsers: Any) -> None:
         "rekey", help="rewrite personal data under the first key of XIANGYIN_DATA_KEY"
     )
     rekey.set_defaults(func=_cmd_rekey)
+    purge = csub.add_parser(
+        "purge", help="remove closed cases' personal data after XIANGYIN_PURGE_AFTER_DAYS"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="only list what would go")
+    purge.set_defaults(func=_cmd_purge)
 
     lst = csub.add_parser("list", help="list cases, newest first")
     lst.add_argument("--status", choices=STATUSES)
