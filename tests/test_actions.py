@@ -337,3 +337,29 @@ async def test_the_read_back_masks_the_phone_and_the_village_question_asks_the_p
     tracker = tracker_from_fixture("tracker_in_form", slots=MEDIATION)
     dispatcher, _ = await run(ActionAskVillage(), tracker, domain)
     assert responses(dispatcher) == ["utter_ask_village_and_phone"]
+
+
+# --- a retry after a timeout (trust, item 5) ------------------------------------------
+
+
+def confirmed_mediation(message_key: str):
+    latest = message("对", "affirm")
+    latest["metadata"] = {"message_key": message_key}
+    slots = {**MEDIATION, "form_outcome": "file", "confirmed": True, "mediation_consent": True,
+             "phone": "13800001111", "village": "tiantai", "township": "gonghe",
+             "other_party": "隔壁王老三", "dispute_type": "neighbour"}
+    return tracker_from_fixture("tracker_in_form", slots=slots, latest_message=latest)
+
+
+async def test_the_same_confirming_message_sent_again_files_one_case(domain, action_records):
+    """The bot gave up waiting and sent the same 对 again; Rasa's tracker was never saved, so
+    the action runs twice on the same conversation.  The villager hears the same number."""
+    first, _ = await run(ActionFinishCaseForm(), confirmed_mediation("4242:77"), domain)
+    again, _ = await run(ActionFinishCaseForm(), confirmed_mediation("4242:77"), domain)
+    assert len(action_records.cases) == 1
+    [number] = action_records.cases
+    said = lambda d: " ".join(str(m) for m in d.messages)  # noqa: E731
+    assert number in said(first) and number in said(again)
+
+    other, _ = await run(ActionFinishCaseForm(), confirmed_mediation("4242:78"), domain)
+    assert len(action_records.cases) == 2  # a new confirming message is a new matter

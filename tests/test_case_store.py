@@ -494,3 +494,42 @@ def test_staff_see_given_up_messages_and_can_send_them_again(tmp_path, capsys):
     assert main(["outbox", "requeue", str(dead_id), "--db", url]) == 0
     assert outbox_counts(engine)["dead"] == 1
     assert main(["outbox", "requeue", str(dead_id), "--db", url]) == 1  # not dead any more
+
+
+# ---------------------------------------------------------------------------
+# Reads beside a writer (trust, item 10) and migrations at once (item 11)
+# ---------------------------------------------------------------------------
+
+
+def test_reading_a_case_is_not_held_up_by_a_writer_on_sqlite(tmp_path):
+    """Reads begin a plain transaction (WAL: no lock); only writes take BEGIN IMMEDIATE.  A
+    read that queued behind the writer would wait out the 30 s busy timeout and fail."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'cases.db'}")
+    upgrade(engine)
+    number = records(engine).submit_case(petition()).number
+    read: list = []
+    with engine.begin() as writer:  # a long write transaction holds the write lock
+        writer.execute(text("UPDATE cases SET updated_at = updated_at"))
+        reader = threading.Thread(target=lambda: read.append(records(engine).get_case(number)))
+        reader.start()
+        reader.join(timeout=20)
+        finished_while_writing = not reader.is_alive()
+    reader.join()
+    assert finished_while_writing and read and read[0].number == number
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_replicas_starting_together_migrate_one_after_the_other(postgres_url):
+    """Four processes start at once on an empty schema: the advisory lock makes one migrate
+    and the others find it done — no 'relation already exists', one Alembic version row."""
+    from records.adapters.database import scratch_schema
+
+    with scratch_schema(postgres_url, "xiangyin_test", prepare=lambda e: None) as engine:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            outcomes = list(pool.map(lambda _: upgrade(engine), range(4)))
+        assert outcomes == [None] * 4
+        with engine.connect() as conn:
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        assert len(versions) == 1
+        assert set(metadata.tables) <= set(inspect(engine).get_table_names())
