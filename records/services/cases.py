@@ -47,6 +47,7 @@ __all__ = [
     "CaseNotFound",
     "CaseRefused",
     "NoAgencyAvailable",
+    "NoLongerStaff",
     "SubmitCase",
     "SubmittedCase",
     "cases_filed_by",
@@ -78,6 +79,12 @@ class CaseNotFound(CaseError, LookupError):
 
 class CaseRefused(CaseError):
     """No such case, or not this person's to see or act on (the caller cannot tell which)."""
+
+
+class NoLongerStaff(CaseRefused):
+    """The person was staff when they tapped the button but is not now (removed).  A
+    CaseRefused too, and raised before the case is looked up, so it says nothing about the
+    number."""
 
 
 class NoAgencyAvailable(CaseError):
@@ -462,7 +469,7 @@ def transition(
     reason: str,
     *,
     knowledge: Knowledge,
-    may: Callable[[Case], bool] | None = None,
+    may: Callable[[Case | None], bool] | None = None,
     audit: str | None = None,
     **details: Any,
 ) -> Case:
@@ -483,7 +490,8 @@ def transition(
     staff to route it with ``to_agency``.  ``routed`` with nowhere to go raises
     NoAgencyAvailable.  Illegal moves raise :class:`records.domain.model.IllegalTransition`;
     an unknown number raises CaseNotFound.  ``may`` (the staff member's rights) is asked
-    about the case as it is locked for the change; False raises CaseRefused.  ``audit``
+    about the case as it is locked for the change (None when there is no such case); False
+    raises CaseRefused.  ``audit``
     names the action in the audit trail (a person's move; the system's own are in the history).
     """
     knowledge, rules = knowledge, knowledge.rules
@@ -507,10 +515,12 @@ def transition(
     def attempt() -> Case:
         with uow:
             case = uow.cases.get(canonical, lock=True)
-            if case is None:
-                raise CaseNotFound(f"no case {number}")
+            # Rights first, also for a number that does not exist: the answer to someone
+            # who may not must not depend on whether the case is there.
             if may is not None and not may(case):
                 raise CaseRefused(number)
+            if case is None:
+                raise CaseNotFound(f"no case {number}")
             at = uow.clock.now()
             today = county_date(at)
             step_day = event_date or today
