@@ -375,13 +375,14 @@ def test_a_resolved_case_refuses_new_appointments_and_talks_and_says_where_it_is
     assert w.store.state.sessions == [] and w.records.talk_involving("2002", "tg:2002") is None
 
 
-def test_a_talk_on_a_case_handed_back_ends_at_the_next_message() -> None:
+def test_handing_a_case_back_with_nowhere_to_go_ends_the_talk_on_it() -> None:
     w = build_world()
     member, number = w.staff["agency_staff"], w.cases["petition"]
     talk = w.records.open_talk(member, number, "1001")
     w.records.act_on_case(member, number, Action.RETURN, text="不归我们管")
-    assert w.records.talk_rights(talk).member is None
+    assert w.records.get_case(number).status is Status.RETURNED  # waiting for the county
     assert w.records.talk_involving("1001", "tg:1001") is None
+    assert w.records.talk_rights(talk).member is None  # a late message is not relayed either
 
 
 # ---------------------------------------------------------------------------

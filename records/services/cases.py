@@ -34,7 +34,7 @@ from records.domain.model import (
     Villager,
 )
 from records.domain.routing import CaseRouting, agency_ref, route_case
-from records.domain.staff import VOICE, AuditEntry
+from records.domain.staff import HELD_STATUSES, VOICE, AuditEntry
 from records.services.unit_of_work import (
     DuplicateSubmission,
     NumberTaken,
@@ -564,8 +564,9 @@ def transition(
                 uow.audit.add(
                     AuditEntry(at, actor, audit, case.number, {"to": case.status.value})
                 )
-            if not case.is_open or case.agency != agency_before:
-                # Whoever talked with the villager about it no longer handles it.
+            if case.status not in HELD_STATUSES or case.agency != agency_before:
+                # Whoever talked with the villager about it no longer handles it (the case
+                # is over, with another agency, or waiting to be routed: nobody's).
                 uow.talks.close_for_case(case.number, at)
             for entry in case.history[first_new:]:
                 # Deadlines that start on the step the staff reported run from its real day;
