@@ -69,6 +69,7 @@ REQUIRED = (
     "join_ok",
     "join_refused",
     "not_staff",
+    "staff_rights_gone",
     "staff_help",
     "case_facts",
     "case_place",

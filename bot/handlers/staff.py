@@ -29,7 +29,7 @@ from knowledge.frontend import outcome_label, role_label, say, status_label
 from knowledge.readers import read_date
 from records.domain.model import Case, CaseError, Status
 from records.domain.staff import InviteRefused
-from records.services.cases import CaseRefused
+from records.services.cases import CaseRefused, NoLongerStaff
 from records.services.staff import Action, action_possible
 
 __all__ = ["answer_awaited", "case_command", "join", "mine", "note_command", "staff_button"]
@@ -81,7 +81,11 @@ async def mine(update: Update, context: Context) -> None:
     if member is None:
         await reply(update, say("not_staff"))
         return
-    items = await parts(context).records.work_list(member)
+    try:
+        items = await parts(context).records.work_list(member)
+    except NoLongerStaff:
+        await reply(update, say("staff_rights_gone"))
+        return
     if not items:
         await reply(update, say("mine_none"))
         return
@@ -150,6 +154,9 @@ async def note_command(update: Update, context: Context) -> None:
         note = await parts(context).records.add_note(
             member, context.args[0], " ".join(context.args[1:])
         )
+    except NoLongerStaff:
+        await reply(update, say("staff_rights_gone"))
+        return
     except CaseRefused:
         await reply(update, say("case_refused"))
         return
@@ -216,6 +223,8 @@ async def staff_button(update: Update, context: Context) -> None:
             else:
                 outcome = outcome_label(action.outcome or "")
                 await reply(update, say("resolved_staff", number=number, outcome=outcome))
+    except NoLongerStaff:
+        await reply(update, say("staff_rights_gone"))
     except CaseRefused:
         await reply(update, say("case_refused"))
     except CaseError as exc:
@@ -257,6 +266,8 @@ async def answer_awaited(update: Update, context: Context, text: str) -> bool:
             await records.act_on_case(member, number, action, text=text)
             outcome = outcome_label(action.outcome or "")
             await reply(update, say("resolved_staff", number=number, outcome=outcome))
+    except NoLongerStaff:
+        await reply(update, say("staff_rights_gone"))
     except CaseRefused:
         await reply(update, say("case_refused"))
     except CaseError as exc:

@@ -9,6 +9,12 @@ action then asks :func:`may_handle` / :func:`may_view` whether this person may t
 * ``admin`` — every case of their agency, and (county level) every case in the county;
 * ``agent`` (信访代办员) — the cases they filed for villagers, read and note only.
 
+A case handed back or sent up with nowhere to go (``returned`` / ``escalated``, waiting for
+the county to route it) is with no agency: only a county-level admin may touch it.  New
+appointments and talks need a case an agency holds (:data:`HELD_STATUSES`); a resolved or
+closed case can still be read by whoever handled it.  README.md "Who may do what with a
+case" has the whole table.
+
 Staff are named by their channel identity (records/domain/identity.py), never by a
 messenger's own ids.
 """
@@ -21,10 +27,11 @@ from datetime import date, datetime
 from knowledge.case_rules import ROLES
 from knowledge.base import Knowledge
 from records.domain.identity import ChannelIdentity
-from records.domain.model import Case, CaseError
+from records.domain.model import Case, CaseError, Status
 
 __all__ = [
     "HANDLING_ROLES",
+    "HELD_STATUSES",
     "AuditEntry",
     "ROLES",
     "ROUTES_OF_ROLE",
@@ -50,6 +57,12 @@ ROUTES_OF_ROLE: dict[str, frozenset[str]] = {
     "agency_staff": frozenset({"petition", "legal_aid", "service"}),
     "admin": frozenset({"petition", "mediation", "legal_aid", "service"}),
 }
+#: Statuses in which an agency holds the case: it may be worked on (appointments, talks).
+#: ``submitted``, ``returned`` and ``escalated`` wait for routing; ``resolved`` and ``closed``
+#: are over.
+HELD_STATUSES = frozenset({Status.ROUTED, Status.ACCEPTED, Status.IN_PROGRESS})
+#: Statuses in which nobody holds the case until it is routed again.
+_AWAITING_ROUTING = frozenset({Status.SUBMITTED, Status.RETURNED, Status.ESCALATED})
 #: The kind of file a person must listen to.
 VOICE = "voice"
 
@@ -179,12 +192,15 @@ def may_handle(member: StaffMember | None, case: Case, knowledge: Knowledge) -> 
     """May this person move the case (accept, return, escalate, resolve, talk)?
 
     Only staff of the agency that has the case now, in a role that works on its route;
-    a county-level admin may handle any case.
+    a county-level admin may handle any case.  A case waiting to be routed again (returned
+    or escalated with nowhere to go) is no agency's: the one that gave it up no longer has it.
     """
     if member is None or member.role not in HANDLING_ROLES:
         return False
     if _county_admin(member, knowledge):
         return True
+    if case.status in _AWAITING_ROUTING:
+        return False
     if case.agency is None or case.agency.id != member.agency_id:
         return False
     return case.route in ROUTES_OF_ROLE[member.role]

@@ -183,7 +183,9 @@ def _escalate(uow: UnitOfWork, number: str, agency_id: str, knowledge: Knowledge
             SYSTEM_ACTOR,
             f"nobody reachable at {agency_id}",
             knowledge=knowledge,
-            may=lambda case: case.agency is not None and case.agency.id == agency_id,
+            may=lambda case: case is not None
+            and case.agency is not None
+            and case.agency.id == agency_id,
         )
     except CaseError as exc:
         log.info("case %s not escalated for want of staff: %s", number, exc)

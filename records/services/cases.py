@@ -34,7 +34,7 @@ from records.domain.model import (
     Villager,
 )
 from records.domain.routing import CaseRouting, agency_ref, route_case
-from records.domain.staff import VOICE, AuditEntry
+from records.domain.staff import HELD_STATUSES, VOICE, AuditEntry
 from records.services.unit_of_work import (
     DuplicateSubmission,
     NumberTaken,
@@ -47,6 +47,7 @@ __all__ = [
     "CaseNotFound",
     "CaseRefused",
     "NoAgencyAvailable",
+    "NoLongerStaff",
     "SubmitCase",
     "SubmittedCase",
     "cases_filed_by",
@@ -78,6 +79,12 @@ class CaseNotFound(CaseError, LookupError):
 
 class CaseRefused(CaseError):
     """No such case, or not this person's to see or act on (the caller cannot tell which)."""
+
+
+class NoLongerStaff(CaseRefused):
+    """The person was staff when they tapped the button but is not now (removed).  A
+    CaseRefused too, and raised before the case is looked up, so it says nothing about the
+    number."""
 
 
 class NoAgencyAvailable(CaseError):
@@ -462,7 +469,7 @@ def transition(
     reason: str,
     *,
     knowledge: Knowledge,
-    may: Callable[[Case], bool] | None = None,
+    may: Callable[[Case | None], bool] | None = None,
     audit: str | None = None,
     **details: Any,
 ) -> Case:
@@ -483,7 +490,8 @@ def transition(
     staff to route it with ``to_agency``.  ``routed`` with nowhere to go raises
     NoAgencyAvailable.  Illegal moves raise :class:`records.domain.model.IllegalTransition`;
     an unknown number raises CaseNotFound.  ``may`` (the staff member's rights) is asked
-    about the case as it is locked for the change; False raises CaseRefused.  ``audit``
+    about the case as it is locked for the change (None when there is no such case); False
+    raises CaseRefused.  ``audit``
     names the action in the audit trail (a person's move; the system's own are in the history).
     """
     knowledge, rules = knowledge, knowledge.rules
@@ -507,10 +515,12 @@ def transition(
     def attempt() -> Case:
         with uow:
             case = uow.cases.get(canonical, lock=True)
-            if case is None:
-                raise CaseNotFound(f"no case {number}")
+            # Rights first, also for a number that does not exist: the answer to someone
+            # who may not must not depend on whether the case is there.
             if may is not None and not may(case):
                 raise CaseRefused(number)
+            if case is None:
+                raise CaseNotFound(f"no case {number}")
             at = uow.clock.now()
             today = county_date(at)
             step_day = event_date or today
@@ -554,8 +564,9 @@ def transition(
                 uow.audit.add(
                     AuditEntry(at, actor, audit, case.number, {"to": case.status.value})
                 )
-            if not case.is_open or case.agency != agency_before:
-                # Whoever talked with the villager about it no longer handles it.
+            if case.status not in HELD_STATUSES or case.agency != agency_before:
+                # Whoever talked with the villager about it no longer handles it (the case
+                # is over, with another agency, or waiting to be routed: nobody's).
                 uow.talks.close_for_case(case.number, at)
             for entry in case.history[first_new:]:
                 # Deadlines that start on the step the staff reported run from its real day;

@@ -18,6 +18,7 @@ from knowledge.base import Knowledge
 from records.domain.events import DigestDue
 from records.domain.model import OPEN_STATUSES, Case, CaseDeadline
 from records.domain.staff import AuditEntry, StaffMember, may_handle
+from records.services.cases import NoLongerStaff
 from records.services.unit_of_work import UnitOfWork
 
 __all__ = ["WorkItem", "by_nearest_deadline", "digest_payload", "queue_digests", "work_list"]
@@ -61,8 +62,15 @@ def work_list(
     uow: UnitOfWork, member: StaffMember, knowledge: Knowledge, *, open_only: bool = False
 ) -> list[WorkItem]:
     """An agent's filed cases, or the open agency cases a handler may act on; nearest first.
-    The list shows villagers' names: the look goes to the audit trail."""
+    The list shows villagers' names: the look goes to the audit trail.  The person is read
+    again here: rights taken away (or an agency changed) since they were looked up count.
+
+    Raises NoLongerStaff when they are staff no longer."""
     with uow:
+        current = uow.staff.get(member.identity)
+        if current is None:
+            raise NoLongerStaff("")
+        member = current
         items = _work(uow, member, knowledge, open_only)
         uow.audit.add(
             AuditEntry(uow.clock.now(), member.actor, "list", None, {"cases": len(items)})

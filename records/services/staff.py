@@ -1,9 +1,13 @@
 """Use cases of staff: join with an invite, look at a case, act on it, note, talk, set a date.
 
-Every function that touches a case checks, inside its own transaction, that this person may
-(records/domain/staff.py ``may_view`` / ``may_handle``), so a right taken away a moment ago
-is already gone.  A case somebody may not see is reported exactly like a case that does not
-exist (:class:`CaseRefused`): guessing numbers teaches nothing.
+Every function that touches a case reads the staff member again inside its own transaction
+(the one the bot looked up when the button was tapped may have been removed, or moved to
+another agency, since) and checks that this person may (records/domain/staff.py
+``may_view`` / ``may_handle``), so a right taken away a moment ago is already gone
+(:class:`NoLongerStaff`, asked before the case is looked up).  A case somebody may not see is
+reported exactly like a case that does not exist (:class:`CaseRefused`): guessing numbers
+teaches nothing.  New appointments and talks need a case an agency holds now
+(:class:`CaseNotInHand`).
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from knowledge.base import Knowledge
 from records.domain.case_number import normalize
 from records.domain.events import SessionScheduled
 from records.domain.identity import ChannelIdentity
-from records.domain.model import Case, Status
+from records.domain.model import Case, CaseError, Status
 from records.domain.staff import (
     HANDLING_ROLES,
+    HELD_STATUSES,
     AuditEntry,
     ROLES,
     CaseSession,
@@ -34,14 +39,16 @@ from records.domain.staff import (
     may_handle,
     may_view,
 )
-from records.services.cases import CaseNotFound, CaseRefused, transition
+from records.services.cases import CaseNotFound, CaseRefused, NoLongerStaff, transition
 from records.services.unit_of_work import UnitOfWork
 
 __all__ = [
     "DEFAULT_INVITE_TTL",
     "Action",
+    "CaseNotInHand",
     "CaseRefused",
     "CaseView",
+    "NoLongerStaff",
     "action_possible",
     "act_on_case",
     "active_staff",
@@ -101,6 +108,17 @@ _STATUS_OF_ACTION = {
     Action.REPLY: Status.RESOLVED,
     Action.DONE: Status.RESOLVED,
 }
+
+
+class CaseNotInHand(CaseError):
+    """The case is not held by an agency now — resolved or closed, or waiting to be routed
+    again — so no appointment or talk can start on it.  ``from_status`` is where it is
+    (only raised to someone who may see the case)."""
+
+    def __init__(self, number: str, status: Status) -> None:
+        super().__init__(f"case {number} is {status.value}: no appointment or talk now")
+        self.number = number
+        self.from_status = status
 
 
 @dataclass(frozen=True)
@@ -233,14 +251,33 @@ def _case(uow: UnitOfWork, number: str, *, lock: bool = False) -> Case | None:
     return uow.cases.get(canonical, lock=lock) if canonical else None
 
 
+def _current(uow: UnitOfWork, member: StaffMember | None, number: str) -> StaffMember:
+    """The staff member as they are now, read in this transaction; they may have been
+    removed or moved since the caller looked them up.  Raises CaseRefused for nobody and
+    NoLongerStaff for someone whose rights are gone."""
+    if member is None:
+        raise CaseRefused(number)
+    current = uow.staff.get(member.identity)
+    if current is None:
+        raise NoLongerStaff(number)
+    return current
+
+
+def _in_hand(case: Case) -> None:
+    """Appointments and talks only on a case an agency holds now."""
+    if case.status not in HELD_STATUSES:
+        raise CaseNotInHand(case.number, case.status)
+
+
 def view_case(uow: UnitOfWork, member: StaffMember | None, number: str, knowledge: Knowledge) -> CaseView:
     """The case with its notes and appointments, for someone who may view it; the look is
     written to the audit trail (``read_personal`` when the full phone is shown).
 
     Raises CaseRefused otherwise (and for a number that does not exist)."""
     with uow:
+        member = _current(uow, member, number)
         case = _case(uow, number)
-        if case is None or member is None or not may_view(member, case, knowledge):
+        if case is None or not may_view(member, case, knowledge):
             raise CaseRefused(number)
         handles = may_handle(member, case, knowledge)
         view = CaseView(
@@ -260,8 +297,9 @@ def add_note(
     if not text:
         raise ValueError("a note needs some text")
     with uow:
+        member = _current(uow, member, number)
         case = _case(uow, number)
-        if case is None or member is None or not may_view(member, case, knowledge):
+        if case is None or not may_view(member, case, knowledge):
             raise CaseRefused(number)
         note = Note(case.number, member.actor, member.name, text, uow.clock.now())
         uow.notes.add(note)
@@ -293,13 +331,21 @@ def act_on_case(
     """Take ``action`` on a case this person handles: accept, return (``text`` is the
     reason), escalate, or resolve with an outcome (``text``: the terms or the reply).
 
-    Raises CaseRefused when they may not, :class:`records.domain.model.IllegalTransition`
-    when the case cannot move so now.
+    Raises CaseRefused when they may not (NoLongerStaff when their rights are gone),
+    :class:`records.domain.model.IllegalTransition` when the case cannot move so now.
     """
     if member is None:
         raise CaseRefused(number)
     canonical = normalize(number)
+
+    def may(case: Case | None) -> bool:
+        # Asked inside the transaction, before "no such case": who is asking comes first.
+        current = _current(uow, member, number)
+        return case is not None and may_handle(current, case, knowledge)
+
     if canonical is None:
+        with uow.reading():
+            may(None)
         raise CaseRefused(number)
     details: dict[str, str] = {}
     if action.outcome is not None:
@@ -315,7 +361,7 @@ def act_on_case(
             member.actor,
             reason,
             knowledge=knowledge,
-            may=lambda case: may_handle(member, case, knowledge),
+            may=may,
             audit=action.value,
             **details,
         )
@@ -333,14 +379,17 @@ def schedule_session(
 ) -> CaseSession:
     """Store an appointment on a case this person handles and tell the villager, together.
 
-    Raises CaseRefused, or ValueError for a day in the past."""
+    Raises CaseRefused (NoLongerStaff), CaseNotInHand for a case no agency holds now, or
+    ValueError for a day in the past."""
     details = details.strip()
     with uow:
         if day < uow.clock.today():
             raise ValueError("an appointment cannot be in the past")
+        member = _current(uow, member, number)
         case = _case(uow, number)
-        if case is None or member is None or not may_handle(member, case, knowledge):
+        if case is None or not may_handle(member, case, knowledge):
             raise CaseRefused(number)
+        _in_hand(case)
         at = uow.clock.now()
         session = uow.sessions.add(case.number, day, details, member.actor, at)
         uow.audit.add(AuditEntry(at, member.actor, "schedule", case.number, {"day": day.isoformat()}))
@@ -372,11 +421,14 @@ def open_talk(
 ) -> Talk:
     """Start relaying between the handler and the case's villager.
 
-    Raises CaseRefused, or ConversationBusy when either is already talking."""
+    Raises CaseRefused (NoLongerStaff), CaseNotInHand for a case no agency holds now, or
+    ConversationBusy when either is already talking."""
     with uow:
+        member = _current(uow, member, number)
         case = _case(uow, number)
-        if case is None or member is None or not may_handle(member, case, knowledge):
+        if case is None or not may_handle(member, case, knowledge):
             raise CaseRefused(number)
+        _in_hand(case)
         at = uow.clock.now()
         talk = uow.talks.open(case.number, member.actor, case.villager.sender_id, villager_chat, at)
         uow.audit.add(AuditEntry(at, member.actor, "talk_open", case.number))
@@ -410,7 +462,7 @@ def talk_rights(
         at = uow.clock.now()
         member = uow.staff.get(ChannelIdentity.parse(talk.staff))
         case = uow.cases.get(talk.case_number)
-        if member is not None and case is not None and case.is_open and may_handle(
+        if member is not None and case is not None and case.status in HELD_STATUSES and may_handle(
             member, case, knowledge
         ):
             if staff_speaking:
