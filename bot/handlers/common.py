@@ -14,6 +14,7 @@ from telegram.ext import ApplicationHandlerStop, CallbackContext, ExtBot
 
 from bot.identity import agent_sender, telegram_identity, villager_sender
 from bot.relay import relay_to_rasa
+from bot.render import split_text
 from bot.runtime import BotData, Parts
 from knowledge.frontend import say, status_label
 from records.domain.deadlines import plain_date
@@ -33,6 +34,7 @@ __all__ = [
     "plain",
     "relay",
     "reply",
+    "send",
     "sender_of",
     "staff_member",
     "status_line",
@@ -54,12 +56,31 @@ def parts(context: Context) -> Parts:
     return context.bot_data.require()
 
 
+async def send(bot: Any, chat_id: int, text: str, **kwargs: Any) -> Message | None:
+    """Send ``text`` to ``chat_id``; the last message sent.
+
+    Every message the handlers write goes through here, so none is refused for length: text
+    over Telegram's 4096 units (a long timeline, a long work list) goes as several messages,
+    cut at line breaks and never inside a character (bot/render.py), and the buttons
+    (``reply_markup``) come under the last one.
+    """
+    markup = kwargs.pop("reply_markup", None)
+    pieces = split_text(text)
+    sent: Message | None = None
+    for index, piece in enumerate(pieces):
+        last = index == len(pieces) - 1
+        sent = await bot.send_message(
+            chat_id, piece, reply_markup=markup if last else None, **kwargs
+        )
+    return sent
+
+
 async def reply(update: Update, text: str, **kwargs: Any) -> Message | None:
-    """Send ``text`` to the chat the update came from."""
+    """Send ``text`` to the chat the update came from (in several messages if long: :func:`send`)."""
     chat = update.effective_chat
     if chat is None:
         return None
-    return await chat.send_message(text, **kwargs)
+    return await send(chat.get_bot(), chat.id, text, **kwargs)
 
 
 async def staff_member(context: Context, user: User | None) -> StaffMember | None:

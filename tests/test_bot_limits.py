@@ -1,0 +1,106 @@
+"""Limits a villager or a staff member runs into, and what they are told: long replies in
+several messages, files that are too big, of a kind a case cannot use or over the day's
+allowance, wrong invite codes tried again and again, and an agent whose rights end while filing.
+
+The real PTB Application against FakeBotApi, a stub Rasa, a database of the test's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.identity import telegram_identity
+from bot.render import utf16_len
+from bot_support import (
+    TIANTAI_MEDIATION,
+    buttons,
+    file_case,
+    fresh_engine,
+    join_as,
+    messages_to,
+    new_user_id,
+    running_bot,
+    store,
+    wait_for_text,
+)
+from knowledge.frontend import say
+from playground.localapi import FakeBotApi
+from rasa_stub import StubRasa
+from records.services.staff import Action
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def rasa() -> AsyncIterator[StubRasa]:
+    async with StubRasa() as stub:
+        yield stub
+
+
+# ---------------------------------------------------------------------------
+# Long replies (Telegram refuses a message over 4096 units)
+# ---------------------------------------------------------------------------
+
+
+async def test_a_long_case_timeline_comes_in_several_messages_with_the_buttons_under_the_last(
+    server, rasa, tmp_path
+):
+    engine = fresh_engine(tmp_path)
+    mediator, villager = new_user_id(), new_user_id()
+    notes = [f"第{i}次回访：{'双方都在家，谈了很久，还要再去' * 2}" for i in range(150)]
+    async with running_bot(server, rasa.url, engine):
+        await join_as(server, engine, mediator, TIANTAI_MEDIATION, "mediator")
+        number = file_case(engine, f"tg:{villager}")
+        await wait_for_text(server, mediator, number)  # the new case's card
+        records = store(engine)
+        member = records.get_staff(telegram_identity(mediator))
+        assert member is not None
+        records.act_on_case(member, number, Action.ACCEPT)
+        for note in notes:
+            records.add_note(member, number, note)
+        before = len(messages_to(server, mediator))
+        server.user_sends_text(mediator, f"/case {number}")
+        await server.wait_for(
+            lambda: any(buttons(c) for c in messages_to(server, mediator)[before:])
+        )
+    sent = messages_to(server, mediator)[before:]
+    assert len(sent) > 1
+    assert all(utf16_len(c.text or "") <= 4096 for c in sent)
+    whole = "\n".join(c.text or "" for c in sent)
+    assert number in sent[0].text
+    assert all(note in whole for note in notes)  # nothing lost, no note cut in two
+    assert [bool(buttons(c)) for c in sent] == [False] * (len(sent) - 1) + [True]
+    assert "调解成功" in buttons(sent[-1])
+
+
+async def test_an_agents_long_work_list_comes_whole_in_several_messages(server, rasa, tmp_path):
+    engine = fresh_engine(tmp_path)
+    agent = new_user_id()
+    async with running_bot(server, rasa.url, engine):
+        await join_as(
+            server, engine, agent, "gonghe.tiantai.village_service_point", "agent", name="杨代办"
+        )
+        numbers = [
+            file_case(engine, f"agent:{agent}:{i:04x}", filed_by=f"tg:{agent}", name=f"村民{i}号")
+            for i in range(130)
+        ]
+        before = len(messages_to(server, agent))
+        server.user_sends_text(agent, "/mine")
+
+        def whole() -> str:
+            return "\n".join(c.text or "" for c in messages_to(server, agent)[before:])
+
+        await server.wait_for(lambda: all(n in whole() for n in numbers), timeout=30)
+    sent = messages_to(server, agent)[before:]
+    assert len(sent) > 1
+    assert all(utf16_len(c.text or "") <= 4096 for c in sent)
+    assert sent[0].text.startswith(say("mine_header"))
+    lines = whole().splitlines()
+    assert len(lines) == len(numbers) + 1  # the header and one whole line a case
+    assert all(f"村民{i}号" in whole() for i in range(130))
