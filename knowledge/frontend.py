@@ -68,6 +68,7 @@ REQUIRED = (
     "join_usage",
     "join_ok",
     "join_refused",
+    "join_wait",
     "not_staff",
     "staff_help",
     "case_facts",

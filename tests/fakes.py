@@ -351,6 +351,11 @@ class _Audit:
     def by_actor(self, actor: str) -> list[AuditEntry]:
         return [e for e in self.state.audit if e.actor == actor]
 
+    def count(self, actor: str, action: str, *, since: datetime) -> int:
+        return sum(
+            e.actor == actor and e.action == action and e.at >= since for e in self.state.audit
+        )
+
 
 class FakeUnitOfWork(UnitOfWork):
     """A unit of work on a :class:`FakeStore`."""

@@ -104,3 +104,24 @@ async def test_an_agents_long_work_list_comes_whole_in_several_messages(server, 
     lines = whole().splitlines()
     assert len(lines) == len(numbers) + 1  # the header and one whole line a case
     assert all(f"村民{i}号" in whole() for i in range(130))
+
+
+# ---------------------------------------------------------------------------
+# Invite codes
+# ---------------------------------------------------------------------------
+
+
+async def test_after_five_wrong_invite_codes_the_person_is_asked_to_wait(server, rasa, tmp_path):
+    engine = fresh_engine(tmp_path)
+    guesser = new_user_id()
+    code = store(engine).create_invite(TIANTAI_MEDIATION, "mediator", created_by="test")
+    async with running_bot(server, rasa.url, engine):
+        for n in range(5):
+            server.user_sends_text(guesser, f"/join WRONGCODE{n}")
+            told = (await server.wait_for_messages(guesser, n + 1))[n]
+            assert told.text == say("join_refused")
+        server.user_sends_text(guesser, f"/join {code}")  # even the right one is not looked at
+        told = (await server.wait_for_messages(guesser, 6))[5]
+        assert told.text == say("join_wait")
+    assert store(engine).get_staff(telegram_identity(guesser)) is None
+    assert "一个小时" in say("join_wait")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -914,3 +914,17 @@ class SqlAlchemyAuditLog:
 
     def by_actor(self, actor: str) -> list[AuditEntry]:
         return self._read(audit_log.c.actor == actor)
+
+    def count(self, actor: str, action: str, *, since: datetime) -> int:
+        """How many times ``actor`` did ``action`` from ``since`` on."""
+        return int(
+            self.session.execute(
+                select(func.count())
+                .select_from(audit_log)
+                .where(
+                    audit_log.c.actor == actor,
+                    audit_log.c.action == action,
+                    audit_log.c.at >= naive_utc(since),
+                )
+            ).scalar_one()
+        )
