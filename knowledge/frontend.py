@@ -108,6 +108,7 @@ REQUIRED = (
     "file_started",
     "file_done",
     "file_nothing",
+    "file_stopped",
     "filed_for",
     "mine_none",
     "mine_header",

@@ -15,6 +15,7 @@ from bot.identity import telegram_identity
 from bot.render import utf16_len
 from bot_support import (
     TIANTAI_MEDIATION,
+    bot_settings,
     buttons,
     file_case,
     fresh_engine,
@@ -106,8 +107,17 @@ async def test_an_agents_long_work_list_comes_whole_in_several_messages(server, 
     assert all(f"村民{i}号" in whole() for i in range(130))
 
 
+def _evidence_rows(engine) -> list:
+    from sqlalchemy import select
+
+    from records.adapters.orm import evidence
+
+    with engine.connect() as conn:
+        return conn.execute(select(evidence).order_by(evidence.c.id)).all()
+
+
 # ---------------------------------------------------------------------------
-# Invite codes
+# Invite codes and filing for a villager
 # ---------------------------------------------------------------------------
 
 
@@ -125,3 +135,32 @@ async def test_after_five_wrong_invite_codes_the_person_is_asked_to_wait(server,
         assert told.text == say("join_wait")
     assert store(engine).get_staff(telegram_identity(guesser)) is None
     assert "一个小时" in say("join_wait")
+
+
+async def test_an_agent_deactivated_while_filing_files_nothing_more_and_is_told(
+    server, rasa, tmp_path
+):
+    engine = fresh_engine(tmp_path)
+    agent = new_user_id()
+    async with running_bot(server, rasa.url, engine, bot_settings(tmp_path)):
+        await join_as(
+            server, engine, agent, "gonghe.tiantai.village_service_point", "agent", name="杨代办"
+        )
+        server.user_sends_text(agent, "/file 张美华")
+        await wait_for_text(server, agent, say("file_started", villager="张美华"))
+        server.user_sends_text(agent, "她家的低保被取消了")
+        await wait_for_text(server, agent, "收到：她家的低保被取消了")
+
+        assert store(engine).deactivate(telegram_identity(agent))
+        server.user_sends_photo(agent, data=b"\x89PNG her papers")
+        await wait_for_text(server, agent, say("file_stopped"))
+        # From now on their words are their own, not hers.
+        server.user_sends_text(agent, "去年十月开始的")
+        await wait_for_text(server, agent, "收到：去年十月开始的")
+        server.user_sends_text(agent, "/file 李四")
+        await wait_for_text(server, agent, say("not_staff"))
+    filed_for_her = [m["message"] for m in rasa.received if m["metadata"].get("on_behalf_of")]
+    assert filed_for_her == ["她家的低保被取消了"]
+    assert rasa.received[-1]["sender"] == f"tg:{agent}"
+    assert _evidence_rows(engine) == []  # her papers were not kept in anyone's name
+    assert sum(c.text == say("file_stopped") for c in messages_to(server, agent)) == 1

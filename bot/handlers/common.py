@@ -25,9 +25,11 @@ from records.domain.staff import StaffMember
 __all__ = [
     "AWAITING",
     "FILING",
+    "FILING_ROLES",
     "MAX_MESSAGE_CHARS",
     "Context",
     "drop_duplicate_update",
+    "filing_allowed",
     "group_message",
     "on_error",
     "parts",
@@ -49,6 +51,8 @@ MAX_MESSAGE_CHARS = 2000
 #: (``{"name": 姓名, "key": random}``: the key, never the name, is in the conversation id).
 AWAITING = "awaiting"
 FILING = "filing"
+#: Who may file for a villager (``/file``), checked again at every message of the filing.
+FILING_ROLES = ("agent", "admin")
 
 
 def parts(context: Context) -> Parts:
@@ -119,6 +123,23 @@ def filing_of(context: Context) -> dict[str, str] | None:
     return filing if isinstance(filing, dict) and filing.get("key") else None
 
 
+async def filing_allowed(update: Update, context: Context) -> bool:
+    """An agent's filing goes on only while they may still file: rights taken away (moved,
+    deactivated) end it here, and they are told that what they just sent was not filed for
+    anyone.  True: it may go on, or there is no filing."""
+    if filing_of(context) is None:
+        return True
+    member = await staff_member(context, update.effective_user)
+    if member is not None and member.role in FILING_ROLES:
+        return True
+    assert context.user_data is not None
+    context.user_data.pop(FILING, None)
+    user = update.effective_user
+    log.info("filing ended for user %s: no longer allowed to file", user.id if user else None)
+    await reply(update, say("file_stopped"))
+    return False
+
+
 def sender_of(context: Context, user_id: int) -> str:
     """Whose conversation this is: the villager's own, or the filing an agent is doing."""
     filing = filing_of(context)
@@ -149,9 +170,12 @@ def _metadata(update: Update, **extra: Any) -> dict[str, Any]:
 
 
 async def relay(update: Update, context: Context, text: str) -> None:
-    """Send ``text`` to Rasa for this private chat: as the villager, or as the agent filing."""
+    """Send ``text`` to Rasa for this private chat: as the villager, or as the agent filing
+    (only while they may still file: :func:`filing_allowed`)."""
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
+        return
+    if not await filing_allowed(update, context):
         return
     filing = filing_of(context)
     metadata = (

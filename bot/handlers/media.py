@@ -17,7 +17,15 @@ from typing import Any
 from telegram import Message, Update
 from telegram.error import BadRequest
 
-from bot.handlers.common import MAX_MESSAGE_CHARS, Context, parts, relay, reply, sender_of
+from bot.handlers.common import (
+    MAX_MESSAGE_CHARS,
+    Context,
+    filing_allowed,
+    parts,
+    relay,
+    reply,
+    sender_of,
+)
 from bot.identity import telegram_chat_of, villager_sender
 from knowledge.frontend import say
 from records.domain.identity import TELEGRAM
@@ -79,6 +87,8 @@ async def media_message(update: Update, context: Context) -> None:
     found = _file_of(message)
     if found is None:
         return
+    if not await filing_allowed(update, context):
+        return  # an agent who may no longer file: nothing is kept in anyone's name
     kind, media = found
     part = parts(context)
     records = part.records
