@@ -7,10 +7,14 @@ The real PTB Application against FakeBotApi, a stub Rasa, a database of the test
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from bot.handlers.media import DOCUMENT_TYPES
 from bot.identity import telegram_identity
 from bot.render import utf16_len
 from bot_support import (
@@ -107,6 +111,11 @@ async def test_an_agents_long_work_list_comes_whole_in_several_messages(server, 
     assert all(f"村民{i}号" in whole() for i in range(130))
 
 
+# ---------------------------------------------------------------------------
+# Files as evidence: what a case can use, and no more than the disk should hold
+# ---------------------------------------------------------------------------
+
+
 def _evidence_rows(engine) -> list:
     from sqlalchemy import select
 
@@ -114,6 +123,107 @@ def _evidence_rows(engine) -> list:
 
     with engine.connect() as conn:
         return conn.execute(select(evidence).order_by(evidence.c.id)).all()
+
+
+def _downloads(server: FakeBotApi) -> int:
+    return sum(c.method == "getFile" for c in server.calls)
+
+
+async def test_a_file_over_the_size_limit_is_refused_kindly_before_it_is_fetched(
+    server, rasa, tmp_path
+):
+    engine = fresh_engine(tmp_path)
+    villager = new_user_id()
+    settings_ = bot_settings(tmp_path, evidence_max_file_bytes=1000)
+    async with running_bot(server, rasa.url, engine, settings_):
+        server.user_sends_photo(villager, data=b"\x89PNG" + b"x" * 2000)
+        await wait_for_text(server, villager, say("evidence_too_big", limit=0))
+        assert _downloads(server) == 0 and _evidence_rows(engine) == []
+        server.user_sends_photo(villager, data=b"\x89PNG a small one")
+        await wait_for_text(server, villager, say("evidence_pending"))
+    assert len(_evidence_rows(engine)) == 1
+    assert "拍几张照片" in say("evidence_too_big", limit=20)  # says what to do instead
+
+
+async def test_only_files_a_case_can_use_are_kept_and_the_sender_is_told_what_to_send(
+    server, rasa, tmp_path
+):
+    engine = fresh_engine(tmp_path)
+    villager = new_user_id()
+    refused = [
+        ("setup.exe", "application/x-msdownload"),
+        ("照片.zip", "application/zip"),
+        ("合同.pdf", "application/x-msdownload"),  # the name and the type disagree
+        ("run.sh", "text/x-shellscript"),
+        ("无名", "application/octet-stream"),
+    ]
+    kept = [
+        ("合同.pdf", "application/pdf"),
+        ("欠条.docx", DOCUMENT_TYPES[".docx"][0]),
+        ("地界.JPG", "image/jpeg"),
+        ("录音.m4a", "audio/mp4"),
+    ]
+    async with running_bot(server, rasa.url, engine, bot_settings(tmp_path)):
+        for name, mime in refused:
+            before = len(messages_to(server, villager))
+            server.user_sends_document(villager, data=b"MZ\x90\x00", file_name=name, mime_type=mime)
+            [told] = (await server.wait_for_messages(villager, before + 1))[before:]
+            assert told.text == say("evidence_wrong_type")
+        assert _downloads(server) == 0 and _evidence_rows(engine) == []
+        for name, mime in kept:
+            before = len(messages_to(server, villager))
+            server.user_sends_document(villager, data=name.encode(), file_name=name, mime_type=mime)
+            [told] = (await server.wait_for_messages(villager, before + 1))[before:]
+            assert told.text == say("evidence_pending")
+    rows = _evidence_rows(engine)
+    assert len(rows) == len(kept)
+    assert [Path(r.stored_path).suffix for r in rows] == [".pdf", ".docx", ".jpg", ".m4a"]
+    assert "照片" in say("evidence_wrong_type") and "PDF" in say("evidence_wrong_type")
+
+
+async def test_each_person_has_a_daily_allowance_of_files_and_each_case_a_total(
+    server, rasa, tmp_path
+):
+    engine = fresh_engine(tmp_path)
+    busy, other, owner = new_user_id(), new_user_id(), new_user_id()
+    settings_ = bot_settings(tmp_path, evidence_daily_files=2, evidence_case_bytes=3000)
+    async with running_bot(server, rasa.url, engine, settings_):
+        for n in range(2):
+            server.user_sends_photo(busy, data=b"\x89PNG %d" % n)
+            await server.wait_for_messages(busy, n + 1)
+        server.user_sends_voice(busy, data=b"OggS the third")
+        third = (await server.wait_for_messages(busy, 3))[2]
+        assert third.text == say("evidence_daily_limit")
+        server.user_sends_photo(other, data=b"\x89PNG someone else")  # not held up
+        await wait_for_text(server, other, say("evidence_pending"))
+
+        number = file_case(engine, f"tg:{owner}")
+        server.user_sends_photo(owner, data=b"\x89PNG" + b"a" * 2000)
+        await wait_for_text(server, owner, say("evidence_saved", number=number))
+        server.user_sends_photo(owner, data=b"\x89PNG" + b"b" * 2000)
+        await wait_for_text(server, owner, say("evidence_case_full"))
+    senders = [r.sender_id for r in _evidence_rows(engine)]
+    assert senders.count(f"tg:{busy}") == 2 and senders.count(f"tg:{owner}") == 1
+    assert "明天" in say("evidence_daily_limit") and "前面发的都存好了" in say("evidence_case_full")
+
+
+async def test_kept_files_are_readable_by_the_bots_user_only(server, rasa, tmp_path):
+    engine = fresh_engine(tmp_path)
+    villager = new_user_id()
+    old_umask = os.umask(0o022)
+    try:
+        async with running_bot(server, rasa.url, engine, bot_settings(tmp_path)):
+            number = file_case(engine, f"tg:{villager}")
+            server.user_sends_photo(villager, data=b"\x89PNG the broken fence")
+            await wait_for_text(server, villager, say("evidence_saved", number=number))
+    finally:
+        os.umask(old_umask)
+    [row] = _evidence_rows(engine)
+    kept = Path(row.stored_path)
+    assert kept.read_bytes() == b"\x89PNG the broken fence"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert stat.S_IMODE(kept.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "evidence").stat().st_mode) == 0o700
 
 
 # ---------------------------------------------------------------------------

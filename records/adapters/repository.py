@@ -771,6 +771,20 @@ class SqlAlchemyEvidenceRepository:
         ).all()
         return [_evidence(r) for r in rows]
 
+    def received(self, senders: tuple[str, ...], *, since: datetime) -> tuple[int, int]:
+        if not senders:
+            return 0, 0
+        whose = or_(
+            *(evidence.c.sender_id == s for s in senders),
+            *(evidence.c.sender_id.startswith(f"{s}:", autoescape=True) for s in senders),
+        )
+        files, sent = self.session.execute(
+            select(func.count(), func.coalesce(func.sum(evidence.c.size), 0)).where(
+                whose, evidence.c.received_at >= naive_utc(since)
+            )
+        ).one()
+        return int(files), int(sent)
+
 
 # ---------------------------------------------------------------------------
 # Talks and the log of what went out once
