@@ -42,6 +42,12 @@ class BotConfig:
     rasa_timeout_s: float = 30.0
     #: Where files villagers send as evidence are stored (under the case number).
     evidence_dir: Path = field(default_factory=lambda: Path("var") / "evidence")
+    #: Evidence limits: a bigger file is refused before it is fetched; each person may send
+    #: so many files and bytes within 24 hours, and one case holds so many bytes.
+    evidence_max_file_bytes: int = 20 * 1024 * 1024
+    evidence_daily_files: int = 30
+    evidence_daily_bytes: int = 100 * 1024 * 1024
+    evidence_case_bytes: int = 200 * 1024 * 1024
     #: Speech recognition hook (bot/asr.py); None: staff listen to every voice note.
     asr_url: str | None = None
     #: County hour from which each staff member's daily digest goes out.

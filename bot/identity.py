@@ -17,6 +17,7 @@ __all__ = [
     "AGENT_PREFIX",
     "agent_sender",
     "new_filing_key",
+    "person_senders",
     "telegram_chat_of",
     "telegram_identity",
     "villager_sender",
@@ -44,6 +45,12 @@ def new_filing_key() -> str:
 def agent_sender(agent_id: int, key: str) -> str:
     """The conversation id of an agent's filing ``key``."""
     return f"{AGENT_PREFIX}{agent_id}:{key}"
+
+
+def person_senders(user_id: int) -> tuple[str, str]:
+    """Every conversation a Telegram user speaks in: their own, and their filings as an agent
+    (``agent:<id>``, under which each filing's ``agent:<id>:<key>`` falls)."""
+    return villager_sender(user_id), f"{AGENT_PREFIX}{user_id}"
 
 
 def telegram_chat_of(sender_id: str) -> int | None:

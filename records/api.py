@@ -171,6 +171,18 @@ class Records:
     def where_file_goes(self, sender_id: str, chat: str, actor: str) -> evidence.FileDestination:
         return evidence.where_file_goes(self.new_uow(), sender_id, chat, actor)
 
+    def file_allowance(
+        self,
+        senders: Iterable[str],
+        destination: evidence.FileDestination,
+        sender_id: str,
+        size: int | None,
+        limits: evidence.EvidenceLimits,
+    ) -> str | None:
+        return evidence.file_allowance(
+            self.new_uow(), senders, destination, sender_id, size, limits
+        )
+
     def keep_file(self, item: Evidence, *, notify_staff: bool = True) -> bool:
         return evidence.keep_file(self.new_uow(), item, notify_staff=notify_staff)
 

@@ -264,6 +264,15 @@ class _Evidence:
             for e in self.state.evidence
         ]
 
+    def received(self, senders: tuple[str, ...], *, since: datetime) -> tuple[int, int]:
+        found = [
+            e
+            for e in self.state.evidence
+            if e.received_at >= since
+            and any(e.sender_id == s or e.sender_id.startswith(f"{s}:") for s in senders)
+        ]
+        return len(found), sum(e.size or 0 for e in found)
+
     def for_case(self, number: str) -> list[Evidence]:
         return [e for e in self.state.evidence if e.case_number == number]
 
@@ -350,6 +359,11 @@ class _Audit:
 
     def by_actor(self, actor: str) -> list[AuditEntry]:
         return [e for e in self.state.audit if e.actor == actor]
+
+    def count(self, actor: str, action: str, *, since: datetime) -> int:
+        return sum(
+            e.actor == actor and e.action == action and e.at >= since for e in self.state.audit
+        )
 
 
 class FakeUnitOfWork(UnitOfWork):

@@ -277,3 +277,103 @@ def test_an_illegal_transition_is_refused_and_changes_nothing(store):
     assert get_case(uow(), number).status is Status.CLOSED
 
 
+
+
+# ---------------------------------------------------------------------------
+# Invites: keyed hashes, and no guessing
+# ---------------------------------------------------------------------------
+
+
+def _invite(pepper: bytes = b"server-pepper") -> str:
+    from records.services.staff import create_invite
+
+    return create_invite(
+        uow(),
+        "gonghe.tiantai.village_mediation",
+        "mediator",
+        created_by="test",
+        knowledge=shipped_knowledge(),
+        pepper=pepper,
+    )
+
+
+def _redeem(code: str, who: str = "111", pepper: bytes = b"server-pepper"):
+    from records.domain.identity import ChannelIdentity
+    from records.services.staff import redeem_invite
+
+    return redeem_invite(uow(), code, ChannelIdentity("tg", who), "李调解", pepper=pepper)
+
+
+def test_an_invite_code_is_stored_only_as_a_hash_keyed_with_the_servers_pepper(store):
+    import hashlib
+
+    from records.domain.staff import InviteRefused
+
+    code = _invite()
+    [stored] = store.state.invites
+    assert code not in stored
+    assert stored != hashlib.sha256(code.encode()).hexdigest()  # a dump alone tests no guess
+    assert stored != hashlib.sha256(code.upper().encode()).hexdigest()
+    with pytest.raises(InviteRefused):  # another server's pepper: the code means nothing
+        _redeem(code, pepper=b"another-pepper")
+    assert _redeem(code).role == "mediator"
+
+
+def test_after_five_wrong_invite_codes_within_the_hour_the_next_are_not_even_checked(store):
+    from records.domain.staff import InviteRefused, TooManyInviteAttempts
+
+    code = _invite()
+    for guess in range(5):
+        with pytest.raises(InviteRefused) as refused:
+            _redeem(f"WRONG{guess:05d}")
+        assert not isinstance(refused.value, TooManyInviteAttempts)
+    with pytest.raises(TooManyInviteAttempts):
+        _redeem(code)  # even the right code: not looked at
+    assert store.state.invites[next(iter(store.state.invites))].used_by is None
+    assert _redeem(code, who="222").role == "mediator"  # someone else is not held up
+    assert [e.action for e in store.audit if e.actor == "tg:111"] == ["join_refused"] * 5
+    other = _invite()
+    CLOCK.advance(timedelta(hours=1, minutes=1))
+    assert _redeem(other).role == "mediator"  # an hour later they may try again
+
+
+# ---------------------------------------------------------------------------
+# Evidence allowance
+# ---------------------------------------------------------------------------
+
+
+def test_a_persons_files_count_across_their_filings_for_a_day_and_a_case_holds_so_much(store):
+    from records.domain.staff import Evidence
+    from records.services.evidence import (
+        CASE_FULL,
+        DAILY_BYTES,
+        DAILY_FILES,
+        EvidenceLimits,
+        FileDestination,
+        file_allowance,
+        keep_file,
+    )
+
+    limits = EvidenceLimits(daily_files=3, daily_bytes=10_000, case_bytes=5_000)
+    agent = ("tg:7", "agent:7")  # their own chat, and every filing they do for villagers
+    pending = FileDestination(None, None)
+
+    def keep(sender: str, size: int, n: int, number: str | None = None) -> None:
+        keep_file(uow(), Evidence(sender, "tg", f"F{n}", f"U{n}", "photo", size, CLOCK.now(), number))
+
+    def allowance(sender: str, size: int, where: FileDestination = pending) -> str | None:
+        return file_allowance(uow(), agent, where, sender, size, limits)
+
+    keep("agent:7:aaaa", 1000, 1)
+    keep("agent:7:bbbb", 1000, 2)  # another filing: the same person
+    keep("agent:70:cccc", 1000, 3)  # someone else whose id starts alike
+    assert allowance("agent:7:bbbb", 4000) is None
+    assert allowance("agent:7:bbbb", 8001) == DAILY_BYTES
+    assert allowance("agent:7:bbbb", 4001) == CASE_FULL  # her pending files count
+    keep("tg:7", 1000, 4)
+    assert allowance("agent:7:cccc", 10) == DAILY_FILES
+    CLOCK.advance(timedelta(hours=24, seconds=1))
+    assert allowance("agent:7:cccc", 10) is None  # a new day
+    number = submit(mediation()).number
+    keep("tg:9", 4990, 5, number)
+    assert allowance("tg:7", 20, FileDestination(number, None)) == CASE_FULL

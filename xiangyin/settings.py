@@ -12,6 +12,7 @@ from bot.config import BotConfig
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Where the cases live when DATABASE_URL is not set (the folder is made on first use).
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'xiangyin.db'}"
+_MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,13 @@ class Settings:
     rasa_timeout_s: float = 30.0
     #: Where files villagers send as evidence are stored (under the case number).
     evidence_dir: Path = PROJECT_ROOT / "var" / "evidence"
+    #: Evidence limits (XIANGYIN_EVIDENCE_MAX_MB, _DAILY_FILES, _DAILY_MB, _CASE_MB): a bigger
+    #: file is refused before it is fetched; files and MB one person may send within 24 hours;
+    #: MB one case may hold.
+    evidence_max_mb: float = 20
+    evidence_daily_files: int = 30
+    evidence_daily_mb: float = 100
+    evidence_case_mb: float = 200
     #: Speech recognition hook (bot/asr.py): an HTTP endpoint that takes a voice note's bytes
     #: and answers {"text": ...}.  None (the default): staff listen to every voice note.
     asr_url: str | None = None
@@ -88,6 +96,10 @@ class Settings:
             outbox_retry_base_s=self.outbox_retry_base_s,
             rasa_timeout_s=self.rasa_timeout_s,
             evidence_dir=self.evidence_dir,
+            evidence_max_file_bytes=int(self.evidence_max_mb * _MB),
+            evidence_daily_files=self.evidence_daily_files,
+            evidence_daily_bytes=int(self.evidence_daily_mb * _MB),
+            evidence_case_bytes=int(self.evidence_case_mb * _MB),
             asr_url=self.asr_url,
             digest_hour=self.digest_hour,
             location_max_km=self.location_max_km,
@@ -123,6 +135,10 @@ def settings() -> Settings:
         evidence_dir=Path(
             os.environ.get("XIANGYIN_EVIDENCE_DIR", PROJECT_ROOT / "var" / "evidence")
         ),
+        evidence_max_mb=float(os.environ.get("XIANGYIN_EVIDENCE_MAX_MB", "20")),
+        evidence_daily_files=int(os.environ.get("XIANGYIN_EVIDENCE_DAILY_FILES", "30")),
+        evidence_daily_mb=float(os.environ.get("XIANGYIN_EVIDENCE_DAILY_MB", "100")),
+        evidence_case_mb=float(os.environ.get("XIANGYIN_EVIDENCE_CASE_MB", "200")),
         asr_url=os.environ.get("XIANGYIN_ASR_URL") or None,
         digest_hour=int(os.environ.get("XIANGYIN_DIGEST_HOUR", "8")),
         location_max_km=float(os.environ.get("XIANGYIN_LOCATION_MAX_KM", "15")),

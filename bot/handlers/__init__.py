@@ -4,7 +4,7 @@
 * ``staff`` — ``/join``, ``/mine``, ``/case``, ``/note`` and the buttons under a case;
 * ``agent`` — ``/file 姓名`` … ``/done``: filing for a villager;
 * ``talk`` — 与当事人对话 between a handler and a villager, ``/end``;
-* ``media`` — photos, documents and voice notes as evidence;
+* ``media`` — photos, documents, voice notes and audio as evidence (within limits);
 * ``common`` — duplicates, groups (only "talk to me privately"), errors, replying.
 
 Each handler parses the update, calls one records use case (records/api.py, off the event
@@ -62,7 +62,7 @@ def register(app: Application) -> None:
     )
     app.add_handler(
         MessageHandler(
-            private & new_message & (filters.PHOTO | filters.Document.ALL | filters.VOICE),
+            private & new_message & (filters.PHOTO | filters.Document.ALL | filters.VOICE | filters.AUDIO),
             media.media_message,
         )
     )

@@ -3,7 +3,8 @@
 After ``/file 姓名`` the agent's messages speak for that villager in a conversation of its
 own (``agent:<agent id>:<random key>``; the name goes with each message as metadata, never in
 the conversation id), and the case records both the villager and the agent who filed.
-The agent's role is checked again at every message of the filing (bot/handlers/villager.py).
+The agent's role is checked again at every message of the filing — words, buttons and files
+(bot/handlers/common.py ``filing_allowed``): an agent deactivated mid-filing files nothing more.
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ import re
 
 from telegram import Update
 
-from bot.handlers.common import FILING, Context, reply, staff_member
+from bot.handlers.common import FILING, FILING_ROLES, Context, reply, staff_member
 from bot.identity import new_filing_key
 from knowledge.frontend import say
 
 __all__ = ["FILING_ROLES", "MAX_VILLAGER_NAME", "done_command", "file_command"]
 
 MAX_VILLAGER_NAME = 20
-#: Who may file for a villager.
-FILING_ROLES = ("agent", "admin")
 
 
 async def file_command(update: Update, context: Context) -> None:

@@ -14,6 +14,7 @@ from telegram.ext import ApplicationHandlerStop, CallbackContext, ExtBot
 
 from bot.identity import agent_sender, telegram_identity, villager_sender
 from bot.relay import relay_to_rasa
+from bot.render import split_text
 from bot.runtime import BotData, Parts
 from knowledge.frontend import say, status_label
 from records.domain.deadlines import plain_date
@@ -24,15 +25,18 @@ from records.domain.staff import StaffMember
 __all__ = [
     "AWAITING",
     "FILING",
+    "FILING_ROLES",
     "MAX_MESSAGE_CHARS",
     "Context",
     "drop_duplicate_update",
+    "filing_allowed",
     "group_message",
     "on_error",
     "parts",
     "plain",
     "relay",
     "reply",
+    "send",
     "sender_of",
     "staff_member",
     "status_line",
@@ -47,6 +51,8 @@ MAX_MESSAGE_CHARS = 2000
 #: (``{"name": 姓名, "key": random}``: the key, never the name, is in the conversation id).
 AWAITING = "awaiting"
 FILING = "filing"
+#: Who may file for a villager (``/file``), checked again at every message of the filing.
+FILING_ROLES = ("agent", "admin")
 
 
 def parts(context: Context) -> Parts:
@@ -54,12 +60,31 @@ def parts(context: Context) -> Parts:
     return context.bot_data.require()
 
 
+async def send(bot: Any, chat_id: int, text: str, **kwargs: Any) -> Message | None:
+    """Send ``text`` to ``chat_id``; the last message sent.
+
+    Every message the handlers write goes through here, so none is refused for length: text
+    over Telegram's 4096 units (a long timeline, a long work list) goes as several messages,
+    cut at line breaks and never inside a character (bot/render.py), and the buttons
+    (``reply_markup``) come under the last one.
+    """
+    markup = kwargs.pop("reply_markup", None)
+    pieces = split_text(text)
+    sent: Message | None = None
+    for index, piece in enumerate(pieces):
+        last = index == len(pieces) - 1
+        sent = await bot.send_message(
+            chat_id, piece, reply_markup=markup if last else None, **kwargs
+        )
+    return sent
+
+
 async def reply(update: Update, text: str, **kwargs: Any) -> Message | None:
-    """Send ``text`` to the chat the update came from."""
+    """Send ``text`` to the chat the update came from (in several messages if long: :func:`send`)."""
     chat = update.effective_chat
     if chat is None:
         return None
-    return await chat.send_message(text, **kwargs)
+    return await send(chat.get_bot(), chat.id, text, **kwargs)
 
 
 async def staff_member(context: Context, user: User | None) -> StaffMember | None:
@@ -98,6 +123,23 @@ def filing_of(context: Context) -> dict[str, str] | None:
     return filing if isinstance(filing, dict) and filing.get("key") else None
 
 
+async def filing_allowed(update: Update, context: Context) -> bool:
+    """An agent's filing goes on only while they may still file: rights taken away (moved,
+    deactivated) end it here, and they are told that what they just sent was not filed for
+    anyone.  True: it may go on, or there is no filing."""
+    if filing_of(context) is None:
+        return True
+    member = await staff_member(context, update.effective_user)
+    if member is not None and member.role in FILING_ROLES:
+        return True
+    assert context.user_data is not None
+    context.user_data.pop(FILING, None)
+    user = update.effective_user
+    log.info("filing ended for user %s: no longer allowed to file", user.id if user else None)
+    await reply(update, say("file_stopped"))
+    return False
+
+
 def sender_of(context: Context, user_id: int) -> str:
     """Whose conversation this is: the villager's own, or the filing an agent is doing."""
     filing = filing_of(context)
@@ -128,9 +170,12 @@ def _metadata(update: Update, **extra: Any) -> dict[str, Any]:
 
 
 async def relay(update: Update, context: Context, text: str) -> None:
-    """Send ``text`` to Rasa for this private chat: as the villager, or as the agent filing."""
+    """Send ``text`` to Rasa for this private chat: as the villager, or as the agent filing
+    (only while they may still file: :func:`filing_allowed`)."""
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
+        return
+    if not await filing_allowed(update, context):
         return
     filing = filing_of(context)
     metadata = (

@@ -28,7 +28,7 @@ from bot.staff_ui import (
 from knowledge.frontend import outcome_label, role_label, say, status_label
 from knowledge.readers import read_date
 from records.domain.model import Case, CaseError, Status
-from records.domain.staff import InviteRefused
+from records.domain.staff import InviteRefused, TooManyInviteAttempts
 from records.services.cases import CaseRefused, NoLongerStaff
 from records.services.staff import Action, action_possible
 
@@ -47,7 +47,8 @@ FOLLOW_UP_QUESTION = {
 
 
 async def join(update: Update, context: Context) -> None:
-    """/join CODE: redeem a one-time invite; nobody becomes staff by claiming it."""
+    """/join CODE: redeem a one-time invite; nobody becomes staff by claiming it, nor by
+    guessing (after a few wrong codes within the hour the next ones are not even looked at)."""
     user = update.effective_user
     if user is None:
         return
@@ -59,6 +60,10 @@ async def join(update: Update, context: Context) -> None:
         member = await records.redeem_invite(
             context.args[0], telegram_identity(user.id), user.full_name
         )
+    except TooManyInviteAttempts:
+        log.info("join paused for user %s: too many wrong codes", user.id)
+        await reply(update, say("join_wait"))
+        return
     except InviteRefused:
         log.info("join refused for user %s", user.id)
         await reply(update, say("join_refused"))

@@ -12,7 +12,7 @@ import logging
 
 from telegram import Update
 
-from bot.handlers.common import Context, parts, reply
+from bot.handlers.common import Context, parts, reply, send
 from bot.identity import telegram_chat_of, villager_sender
 from knowledge.frontend import say
 from records.domain.model import Case
@@ -68,7 +68,8 @@ async def relay_in_talk(update: Update, context: Context, text: str) -> bool:
             return True
         case = checked.case
         agency = case.agency.name if case and case.agency else ""
-        await context.bot.send_message(
+        await send(
+            context.bot,
             int(talk.villager_chat),
             say("talk_from_staff", agency=agency, name=checked.member.name, text=text),
         )
@@ -80,8 +81,8 @@ async def relay_in_talk(update: Update, context: Context, text: str) -> bool:
         return False  # the message goes on to the assistant, as any other
     staff_chat = telegram_chat_of(talk.staff)
     if staff_chat is not None:
-        await context.bot.send_message(
-            staff_chat, say("talk_from_villager", number=talk.case_number, text=text)
+        await send(
+            context.bot, staff_chat, say("talk_from_villager", number=talk.case_number, text=text)
         )
     return True
 

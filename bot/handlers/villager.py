@@ -14,14 +14,11 @@ import logging
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
-from bot.handlers.agent import FILING_ROLES
 from bot.handlers.common import (
     AWAITING,
-    FILING,
     MAX_MESSAGE_CHARS,
     MEANINGFUL,
     Context,
-    filing_of,
     parts,
     relay,
     reply,
@@ -90,20 +87,6 @@ async def cancel_command(update: Update, context: Context) -> None:
     await relay(update, context, "/cancel")
 
 
-async def _still_agent(update: Update, context: Context) -> bool:
-    """An agent's filing goes on only while they are still an agent: rights taken away end
-    it here (True: it may go on, or there is no filing)."""
-    if filing_of(context) is None:
-        return True
-    member = await staff_member(context, update.effective_user)
-    if member is not None and member.role in FILING_ROLES:
-        return True
-    assert context.user_data is not None
-    context.user_data.pop(FILING, None)
-    await reply(update, say("not_staff"))
-    return False
-
-
 async def rasa_button(update: Update, context: Context) -> None:
     """A tapped Rasa button: answer the tap, mark the choice, send the payload to Rasa."""
     query = update.callback_query
@@ -121,8 +104,7 @@ async def rasa_button(update: Update, context: Context) -> None:
             await query.edit_message_text(say("button_chosen", text=message.text, title=title))
         except BadRequest as exc:
             log.debug("could not mark the chosen button: %s", exc)
-    if await _still_agent(update, context):
-        await relay(update, context, payload)
+    await relay(update, context, payload)
 
 
 async def text_message(update: Update, context: Context) -> None:
@@ -143,8 +125,6 @@ async def text_message(update: Update, context: Context) -> None:
         await reply(update, say("too_long", limit=MAX_MESSAGE_CHARS))
         text = text[:MAX_MESSAGE_CHARS]
     if await relay_in_talk(update, context, text):
-        return
-    if not await _still_agent(update, context):
         return
     # Traditional characters go through as typed: the NLU pipeline normalises them.
     await relay(update, context, text)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -771,6 +771,20 @@ class SqlAlchemyEvidenceRepository:
         ).all()
         return [_evidence(r) for r in rows]
 
+    def received(self, senders: tuple[str, ...], *, since: datetime) -> tuple[int, int]:
+        if not senders:
+            return 0, 0
+        whose = or_(
+            *(evidence.c.sender_id == s for s in senders),
+            *(evidence.c.sender_id.startswith(f"{s}:", autoescape=True) for s in senders),
+        )
+        files, sent = self.session.execute(
+            select(func.count(), func.coalesce(func.sum(evidence.c.size), 0)).where(
+                whose, evidence.c.received_at >= naive_utc(since)
+            )
+        ).one()
+        return int(files), int(sent)
+
 
 # ---------------------------------------------------------------------------
 # Talks and the log of what went out once
@@ -914,3 +928,17 @@ class SqlAlchemyAuditLog:
 
     def by_actor(self, actor: str) -> list[AuditEntry]:
         return self._read(audit_log.c.actor == actor)
+
+    def count(self, actor: str, action: str, *, since: datetime) -> int:
+        """How many times ``actor`` did ``action`` from ``since`` on."""
+        return int(
+            self.session.execute(
+                select(func.count())
+                .select_from(audit_log)
+                .where(
+                    audit_log.c.actor == actor,
+                    audit_log.c.action == action,
+                    audit_log.c.at >= naive_utc(since),
+                )
+            ).scalar_one()
+        )

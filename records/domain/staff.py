@@ -41,6 +41,7 @@ __all__ = [
     "Evidence",
     "Invite",
     "InviteRefused",
+    "TooManyInviteAttempts",
     "Note",
     "StaffMember",
     "Talk",
@@ -69,6 +70,10 @@ VOICE = "voice"
 
 class InviteRefused(CaseError):
     """The code is unknown, used or expired (the bot says the same for all three)."""
+
+
+class TooManyInviteAttempts(InviteRefused):
+    """Too many wrong codes from one person lately: the code was not even looked at."""
 
 
 class ConversationBusy(CaseError):

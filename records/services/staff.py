@@ -36,6 +36,7 @@ from records.domain.staff import (
     Note,
     StaffMember,
     Talk,
+    TooManyInviteAttempts,
     may_handle,
     may_view,
 )
@@ -44,6 +45,8 @@ from records.services.unit_of_work import UnitOfWork
 
 __all__ = [
     "DEFAULT_INVITE_TTL",
+    "JOIN_ATTEMPT_WINDOW",
+    "MAX_WRONG_INVITE_CODES",
     "Action",
     "CaseNotInHand",
     "CaseRefused",
@@ -72,6 +75,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_INVITE_TTL = timedelta(days=7)
+#: Wrong invite codes one person may try within the window; after that their attempts are
+#: refused without the code being looked at, so codes cannot be guessed by trying many.
+MAX_WRONG_INVITE_CODES = 5
+JOIN_ATTEMPT_WINDOW = timedelta(hours=1)
+#: The audit trail's name for a wrong code (the code itself is never written down).
+JOIN_REFUSED = "join_refused"
 #: Unambiguous letters and digits (no 0/O, 1/I/L) so a code read aloud on the phone works.
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 _CODE_LENGTH = 10
@@ -179,12 +188,21 @@ def redeem_invite(
     """Make this person staff with the invite's agency and role; the code is spent.
 
     Re-joining with a new code moves an existing staff member to the new agency and role.
-    Raises InviteRefused for an unknown, used or expired code.
+    Raises InviteRefused for an unknown, used or expired code (written to the audit trail),
+    and TooManyInviteAttempts, without looking at the code, after MAX_WRONG_INVITE_CODES
+    wrong ones within JOIN_ATTEMPT_WINDOW.
     """
     with uow:
         at = uow.clock.now()
+        wrong = uow.audit.count(identity.actor, JOIN_REFUSED, since=at - JOIN_ATTEMPT_WINDOW)
+        if wrong >= MAX_WRONG_INVITE_CODES:
+            raise TooManyInviteAttempts(f"{wrong} wrong invite codes within the hour")
         invite = uow.staff.invite(_hash(code, pepper))
         if invite is None or invite.used_by is not None or invite.expires_at < at:
+            # Kept (on the audit trail) even though nothing else changes: it is what counts
+            # the attempts.
+            uow.audit.add(AuditEntry(at, identity.actor, JOIN_REFUSED, None, None))
+            uow.commit()
             raise InviteRefused("invite code unknown, used or expired")
         # Spent first, guarded by "still unused": two people racing for one code cannot
         # both get through.
