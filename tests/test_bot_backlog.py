@@ -245,3 +245,55 @@ async def test_rows_written_before_encryption_still_read(bots, engine, clock):
     assert await a.state.load_state("chat") == {9: {"rasa_payloads": {"k1": "/affirm"}}}
     [item] = await a.state.backlog_claim("bot-a", LEASE)
     assert (item.text, dict(item.metadata)) == ("以前存的话", {"chat_type": "private"})
+
+
+async def test_rekey_puts_the_bots_rows_under_the_new_key(engine, clock):
+    from records.adapters.crypto import Cipher, DataKeyError, new_key
+
+    old, new = new_key(), new_key()
+    before = BotStateStore(engine, clock, Cipher(old))
+    await before.save_state("user", 43, {"filing": {"name": NAME}})
+    await before.backlog_add("tg:43", 43, f"电话{PHONE}", {"on_behalf_of": NAME})
+    with engine.begin() as conn:  # and a row from before encryption
+        conn.execute(
+            insert(bot_state).values(
+                kind="chat", key=43, data={"awaiting": PHONE}, updated_at=datetime(2026, 11, 1)
+            )
+        )
+
+    assert await BotStateStore(engine, clock, Cipher(f"{new},{old}")).rekey() == 3
+    stored = repr(raw(engine, "bot_state")) + repr(raw(engine, "relay_backlog"))
+    assert PHONE not in stored and NAME not in stored
+    after = BotStateStore(engine, clock, Cipher(new))
+    assert await after.load_state("chat") == {43: {"awaiting": PHONE}}
+    [item] = await after.backlog_claim("bot-a", LEASE)
+    assert item.text == f"电话{PHONE}"
+    with pytest.raises(DataKeyError):
+        await BotStateStore(engine, clock, Cipher(old)).load_state("user")
+
+
+def test_messages_relayed_before_the_upgrade_lose_their_words(tmp_path):
+    from bot.state_store import migrate
+    from records.adapters.database import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path}/old.db")
+    migrate(engine, "b0001")
+    with engine.begin() as conn:
+        for n, delivered in ((1, datetime(2026, 11, 1)), (2, None)):
+            conn.execute(
+                text(
+                    "INSERT INTO relay_backlog (sender_id, chat_id, text, message_metadata,"
+                    " created_at, attempts, delivered_at)"
+                    " VALUES ('tg:8', 8, :t, :m, :c, 1, :d)"
+                ),
+                {
+                    "t": f"第{n}句，电话{PHONE}",
+                    "m": '{"chat_type": "private"}',
+                    "c": datetime(2026, 11, 1),
+                    "d": delivered,
+                },
+            )
+    migrate(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT text FROM relay_backlog ORDER BY id")).scalars().all()
+    assert rows == ["", f"第2句，电话{PHONE}"]  # the waiting one is kept (rekey encrypts it)

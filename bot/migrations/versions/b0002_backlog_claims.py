@@ -2,7 +2,8 @@
 
 Several bot processes share the backlog: one claims an item for a while (``claimed_by``,
 ``lease_until``) and no other relays it meanwhile; an item that failed waits until
-``next_attempt_at`` while the pass goes on to the others.
+``next_attempt_at`` while the pass goes on to the others.  Messages already relayed keep no
+text from now on: those relayed before are scrubbed here.
 
 Revision ID: b0002
 Revises: b0001
@@ -14,6 +15,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
+
+Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 revision: str = "b0002"
 down_revision: str | None = "b0001"
@@ -26,6 +30,17 @@ def upgrade() -> None:
         batch.add_column(sa.Column("claimed_by", sa.String(255), nullable=True))
         batch.add_column(sa.Column("lease_until", sa.DateTime(), nullable=True))
         batch.add_column(sa.Column("next_attempt_at", sa.DateTime(), nullable=True))
+    backlog = sa.table(
+        "relay_backlog",
+        sa.column("text", sa.Text()),
+        sa.column("message_metadata", Json),
+        sa.column("delivered_at", sa.DateTime()),
+    )
+    op.execute(
+        backlog.update()
+        .where(backlog.c.delivered_at.isnot(None))
+        .values(text="", message_metadata={})
+    )
 
 
 def downgrade() -> None:
