@@ -166,6 +166,18 @@ async def test_a_message_that_keeps_failing_backs_off_and_the_others_go_through(
     assert await a.state.backlog_count() == 0
 
 
+async def test_while_rasa_is_down_a_pass_stops_after_a_few_failures(bots, rasa):
+    a, _ = bots
+    for n in range(1, 7):
+        await a.state.backlog_add(f"tg:{n}", n, f"第{n}个人的话", {})
+    rasa.down = True
+    assert await a.flush() == 0
+    assert await a.state.backlog_count() == 6
+    with a.state.engine.connect() as conn:
+        tried = conn.execute(select(relay_backlog.c.attempts).order_by(relay_backlog.c.id))
+        assert list(tried.scalars()) == [1, 1, 1, 0, 0, 0]  # not six waits on a dead server
+
+
 async def test_an_answer_that_is_not_rasas_keeps_the_message(bots, rasa, clock):
     a, _ = bots
     await a.state.backlog_add("tg:5", 5, "低保的事", {})
