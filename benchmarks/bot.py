@@ -294,7 +294,7 @@ async def run(
         app = build_local_application(
             config,
             AsyncRecords(records),
-            BotStateStore(engine, records.clock),
+            BotStateStore(engine, records.clock, Cipher(settings().data_key)),
             dispatchers(
                 engine,
                 records.clock,

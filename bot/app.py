@@ -13,7 +13,7 @@ the benchmark, against a local Bot API server::
         ...
 
 ``build_application`` wires: the per-chat update processor (chats in parallel, one chat in
-order), Telegram's limits and retries after a 429 (PTB's AIORateLimiter), the bot's state in
+order, a flood from one person turned away with one kind word), Telegram's limits and retries after a 429 (PTB's AIORateLimiter), the bot's state in
 the database (bot/persistence.py), the typed ``bot_data`` (:class:`BotData`), the handlers
 (bot/handlers/), and the background loops through ``post_init`` / ``post_stop`` /
 ``post_shutdown``.
@@ -22,6 +22,7 @@ the database (bot/persistence.py), the typed ``bot_data`` (:class:`BotData`), th
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -42,11 +43,13 @@ from bot.state_store import BotStateStore
 from records.api import AsyncRecords
 from bot.runtime import (
     BotData,
+    InboundLimit,
     OutboxFactory,
     PerChatUpdateProcessor,
     close_resources,
     start_background,
     stop_background,
+    tell_too_many,
 )
 
 __all__ = ["build_application", "build_local_application", "rate_limiter", "serving"]
@@ -82,11 +85,14 @@ def build_application(
     bot_token = token or config.telegram_token
     if not bot_token:
         raise ValueError("no Telegram bot token: set TELEGRAM_BOT_TOKEN")
+    processor = PerChatUpdateProcessor(
+        MAX_CONCURRENT_UPDATES, InboundLimit(config.inbound_per_minute)
+    )
     builder = (
         ApplicationBuilder()
         .token(bot_token)
         .context_types(ContextTypes(bot_data=BotData))
-        .concurrent_updates(PerChatUpdateProcessor(MAX_CONCURRENT_UPDATES))
+        .concurrent_updates(processor)
         .rate_limiter(rate_limiter())
         .persistence(DatabasePersistence(state))
         .post_init(start_background)
@@ -98,6 +104,7 @@ def build_application(
     if base_file_url:
         builder = builder.base_file_url(base_file_url)
     app = builder.build()
+    processor.on_flood = functools.partial(tell_too_many, app)
     data: BotData = app.bot_data
     data.config = config
     data.records = records

@@ -54,3 +54,6 @@ class BotConfig:
     digest_hour: int = 8
     #: A shared location farther than this from every known village is not guessed at.
     location_max_km: float = 15.0
+    #: Messages one person may send a minute; beyond it they are told once, kindly, and the
+    #: extra messages are not relayed (a flood must not crowd out everyone else).
+    inbound_per_minute: int = 20

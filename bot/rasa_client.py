@@ -7,7 +7,8 @@ same string must be used here and when ``/cases`` looks cases up.
 
 Connection errors, time-outs and 5xx answers are retried with exponential back-off; after
 the last retry :class:`RasaUnavailable` is raised and the caller keeps the message in the
-relay backlog (bot/store.py) so it is not lost.  A 4xx answer is a bug in our request, not a
+relay backlog (bot/state_store.py) so it is not lost.  A 200 whose body is not a JSON list of
+replies counts as a failed attempt too: treating it as "no reply" would lose the message.  A 4xx answer is a bug in our request, not a
 passing outage, and raises :class:`RasaError` at once.
 
 Delivery to Rasa is at-least-once: a request that timed out may have been processed, and
@@ -18,6 +19,7 @@ so that this stays rare.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -34,6 +36,17 @@ Reply = dict[str, Any]
 #: Waits before the 2nd, 3rd … attempt (seconds).  About 7.5 s in all: long enough to ride
 #: out a restarting server, short enough that the villager is not left wondering.
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+
+
+def _replies(body: str) -> list[Reply] | None:
+    """Rasa's replies in a 200 answer: a JSON list; None for anything else."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, list):
+        return None
+    return [r for r in data if isinstance(r, dict)]
 
 
 class RasaError(Exception):
@@ -112,9 +125,14 @@ class RasaClient:
                     if response.status < 500:
                         if response.status >= 400:
                             raise RasaError(f"Rasa answered HTTP {response.status}")
-                        data = await response.json(content_type=None)
-                        return [r for r in data or [] if isinstance(r, dict)]
-                    last = f"HTTP {response.status}"
+                        replies = _replies(await response.text())
+                        if replies is not None:
+                            return replies
+                        # Not Rasa's answer (a proxy's page, a half-written body): the message
+                        # may not have arrived, so it counts as a failed attempt.
+                        last = "HTTP 200, not a list of replies"
+                    else:
+                        last = f"HTTP {response.status}"
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 last = type(exc).__name__
             # Log the sender's kind only, never the text: it may quote a phone number.

@@ -7,6 +7,8 @@ Rasa was down).  Rules:
 * if Rasa cannot be reached after the client's retries, the message goes into the relay
   backlog (database) and the villager is told it is kept — it is relayed, in order, as soon
   as Rasa answers again; while a person has a backlog, their new messages queue behind it;
+  the backlog loop relays only what it claimed, and a message that keeps failing backs off
+  without holding up other people's;
 * replies are rendered by bot/render.py (long text split, buttons as inline keyboards).
 """
 
@@ -16,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping, MutableMapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from telegram import Bot
@@ -24,6 +27,7 @@ from telegram.error import TelegramError
 
 from bot.rasa_client import RasaError, RasaUnavailable, Reply
 from bot.render import keyboard, render_replies
+from bot.runtime import worker_id
 from knowledge.frontend import say
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,6 +46,8 @@ TYPING_DELAY_S = 0.5
 TYPING_RENEW_S = 4.0
 #: How long the reply waits for a "typing…" request still in flight.
 TYPING_GRACE_S = 1.0
+#: Backlog failures in a row after which a pass ends (Rasa is down, not one message).
+GIVE_UP_AFTER = 3
 
 
 @contextlib.asynccontextmanager
@@ -120,36 +126,53 @@ async def relay_to_rasa(
     await send_replies(app.bot, chat_id, replies, chat_data)
 
 
-async def flush_backlog(app: Application, data: BotData) -> int:
-    """Relay kept messages, oldest first; stop at the first that still fails.
+async def flush_backlog(app: Application, data: BotData, worker: str | None = None) -> int:
+    """Relay kept messages, oldest first, as ``worker`` (default: this process); returns how
+    many were relayed.
 
-    Returns how many were relayed.  One failed person does not hold up the others only in
-    the sense that nobody gets through while Rasa is down: the first failure ends the pass.
+    The pass relays only what it has claimed (another bot process never relays the same
+    message).  A message that fails waits, backing off, and the pass goes on to other
+    people's — but not to the same person's later messages, which keep their order.  After
+    GIVE_UP_AFTER failures in a row Rasa is down, not one message: the pass ends.
     """
     parts = data.require()
     state, rasa = parts.state, parts.rasa
-    relayed = 0
+    worker = worker or worker_id()
+    # Rasa gets two time-outs per message; the lease is renewed before each one.
+    lease = timedelta(seconds=rasa.timeout * 2 + 30)
+    relayed = failures = 0
     blocked: set[str] = set()
-    for item in await state.backlog_due():
-        if item.sender_id in blocked:
-            continue
-        try:
-            # One attempt each pass: the loop itself is the retry.
-            replies = await asyncio.wait_for(
-                rasa.send(item.sender_id, item.text, item.metadata), timeout=rasa.timeout * 2
-            )
-        except (RasaUnavailable, RasaError, asyncio.TimeoutError):
-            await state.backlog_mark_failed(item.id)
-            return relayed
-        await state.backlog_mark_delivered(item.id)
-        relayed += 1
-        try:
-            await send_replies(app.bot, item.chat_id, replies, app.chat_data[item.chat_id])
-            # Outside an update PTB does not know the chat's data changed (button payloads).
-            app.mark_data_for_update_persistence(chat_ids=item.chat_id)
-        except TelegramError:
-            # Rasa has the message; the replies were lost on Telegram's side.  Block this
-            # person for the pass so their next message is not answered out of order.
-            log.exception("backlog replies to a chat failed")
-            blocked.add(item.sender_id)
+    try:
+        for item in await state.backlog_claim(worker, lease):
+            if item.sender_id in blocked:
+                continue
+            await state.backlog_renew(worker, lease)
+            try:
+                # One attempt each pass: the loop itself is the retry.
+                replies = await asyncio.wait_for(
+                    rasa.send(item.sender_id, item.text, item.metadata), timeout=rasa.timeout * 2
+                )
+            except (RasaUnavailable, RasaError, asyncio.TimeoutError) as exc:
+                log.warning("backlog item %d failed (%s): kept", item.id, type(exc).__name__)
+                await state.backlog_mark_failed(item.id, worker)
+                blocked.add(item.sender_id)  # their later messages wait behind this one
+                failures += 1
+                if failures >= GIVE_UP_AFTER:
+                    break
+                continue
+            failures = 0
+            if not await state.backlog_mark_delivered(item.id, worker):
+                log.warning("backlog item %d: lease lost while relaying", item.id)
+            relayed += 1
+            try:
+                await send_replies(app.bot, item.chat_id, replies, app.chat_data[item.chat_id])
+                # Outside an update PTB does not know the chat's data changed (button payloads).
+                app.mark_data_for_update_persistence(chat_ids=item.chat_id)
+            except TelegramError:
+                # Rasa has the message; the replies were lost on Telegram's side.  Block this
+                # person for the pass so their next message is not answered out of order.
+                log.exception("backlog replies to a chat failed")
+                blocked.add(item.sender_id)
+    finally:
+        await state.backlog_release(worker)
     return relayed

@@ -5,7 +5,8 @@
   Application — nothing module-global.
 * :class:`PerChatUpdateProcessor` handles updates of different chats concurrently (30
   villagers at once must not wait for each other's Rasa round trip) but one chat's updates
-  in order (a form answer must never overtake the question before it).
+  in order (a form answer must never overtake the question before it); a chat queues on its
+  own before it takes a shared slot, and :class:`InboundLimit` turns a flood away at the door.
 * :func:`start_background` / :func:`stop_background` run the outbox dispatcher, the reminder
   loop and the relay-backlog loop as plain asyncio tasks (PTB-independent: they only need
   the Bot to send), started from ``post_init`` and stopped from ``post_stop``.
@@ -14,20 +15,26 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import enum
+import inspect
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from telegram.error import TelegramError
 from telegram.ext import BaseUpdateProcessor
 
 from bot.asr import Transcriber
 from bot.config import BotConfig
 from bot.rasa_client import RasaClient
 from bot.state_store import BotStateStore
+from knowledge.frontend import say
 from records.api import AsyncRecords
 from records.services.messages import SendFunction
 
@@ -35,16 +42,24 @@ if TYPE_CHECKING:  # pragma: no cover
     from telegram.ext import Application
 
 __all__ = [
+    "Admission",
     "BotData",
+    "FloodReply",
+    "InboundLimit",
     "Outbox",
     "OutboxFactory",
     "Parts",
     "PerChatUpdateProcessor",
     "start_background",
     "stop_background",
+    "tell_too_many",
 ]
 
 log = logging.getLogger(__name__)
+
+#: PTB's semaphore is taken before the processor sees an update; this processor keeps its own
+#: slots, taken after the chat's queue, so PTB's is set beyond any real number of updates.
+UNLIMITED_BY_PTB = 1_000_000
 
 
 class Outbox(Protocol):
@@ -108,21 +123,108 @@ def _chat_key(update: object) -> object:
     return ("user", user.id) if user is not None else ("update", id(update))
 
 
-class PerChatUpdateProcessor(BaseUpdateProcessor):
-    """Concurrent across chats, sequential within a chat."""
+class Admission(enum.Enum):
+    """What :class:`InboundLimit` says about one new message."""
 
-    def __init__(self, max_concurrent_updates: int = 64) -> None:
-        super().__init__(max_concurrent_updates)
+    RELAY = "relay"
+    #: Over the limit, and the first time in this window: tell the person once.
+    TELL = "tell"
+    #: Over the limit, already told: drop quietly.
+    DROP = "drop"
+
+
+class InboundLimit:
+    """At most ``per_window`` new messages a person in ``window_s`` seconds (a sliding window).
+
+    Only new messages count: a staff member's button taps never do.  Refused messages do not
+    count either, so a person is heard again once their earlier messages leave the window.
+    """
+
+    def __init__(
+        self,
+        per_window: int,
+        window_s: float = 60.0,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_window = per_window
+        self.window_s = window_s
+        #: The clock (tests move it on instead of waiting a minute).
+        self.now = now
+        self._seen: dict[int, collections.deque[float]] = {}
+        self._told: set[int] = set()
+
+    def admit(self, update: object) -> Admission:
+        """Count ``update`` if it is a new message from a person, and say what to do with it."""
+        user = getattr(update, "effective_user", None)
+        if getattr(update, "message", None) is None or user is None or self.per_window <= 0:
+            return Admission.RELAY
+        now = self.now()
+        if len(self._seen) > 10_000:  # forget people quiet for a whole window
+            self._forget_quiet(now)
+        seen = self._seen.setdefault(user.id, collections.deque())
+        while seen and seen[0] <= now - self.window_s:
+            seen.popleft()
+        if len(seen) < self.per_window:
+            seen.append(now)
+            self._told.discard(user.id)
+            return Admission.RELAY
+        if user.id in self._told:
+            return Admission.DROP
+        self._told.add(user.id)
+        return Admission.TELL
+
+    def _forget_quiet(self, now: float) -> None:
+        quiet = [k for k, seen in self._seen.items() if not seen or seen[-1] <= now - self.window_s]
+        for key in quiet:
+            del self._seen[key]
+            self._told.discard(key)
+
+
+#: Says to the person behind an update that they send too fast (bot/app.py sets it).
+FloodReply = Callable[[object], Awaitable[None]]
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Concurrent across chats, sequential within a chat, and a flood kept to its own chat.
+
+    An update first waits behind the earlier updates of its chat, and only then takes one of
+    the ``max_concurrent_updates`` slots: a chat with a long queue (one person sending fast,
+    or every villager while Rasa hangs) holds one slot, never all of them, so staff buttons
+    and other chats still go through.  PTB's own semaphore, taken before this processor sees
+    the update, is therefore made large enough never to be the one that waits.
+
+    New messages beyond ``limit`` are refused on arrival, before they queue: the person is
+    told once (``on_flood``) and the extra messages are not relayed.
+    """
+
+    def __init__(
+        self, max_concurrent_updates: int = 64, limit: InboundLimit | None = None
+    ) -> None:
+        super().__init__(UNLIMITED_BY_PTB)
+        self.slots = max_concurrent_updates
+        self._slots: asyncio.Semaphore | None = None
+        self.limit = limit
+        self.on_flood: FloodReply | None = None
         self._locks: dict[object, asyncio.Lock] = {}
         self._waiting: dict[object, int] = {}
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        """Run ``coroutine`` once every earlier update of the same chat is done."""
+        """Run ``coroutine`` once every earlier update of the same chat is done and a slot is
+        free (or drop it, if its sender is over the limit)."""
+        admission = self.limit.admit(update) if self.limit is not None else Admission.RELAY
+        if admission is not Admission.RELAY:
+            if inspect.iscoroutine(coroutine):
+                coroutine.close()  # never run: nothing of it reaches Rasa
+            if admission is Admission.TELL and self.on_flood is not None:
+                await self.on_flood(update)
+            return
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.slots)
         key = _chat_key(update)
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
-            async with lock:
+            async with lock, self._slots:
                 await coroutine
         finally:
             self._waiting[key] -= 1
@@ -135,6 +237,17 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
     async def shutdown(self) -> None:
         """Nothing to free."""
+
+
+async def tell_too_many(app: Application, update: object) -> None:
+    """Tell a person, once a window, that they send faster than the bot takes messages."""
+    chat = getattr(update, "effective_chat", None)
+    if chat is None:
+        return
+    try:
+        await app.bot.send_message(chat.id, say("too_many_messages"))
+    except TelegramError as exc:  # best effort: the next flood tells them again
+        log.warning("flood reply failed: %s", type(exc).__name__)
 
 
 # ---------------------------------------------------------------------------

@@ -8,7 +8,15 @@ place in bot/ that speaks SQL.
   button payloads, an agent's /file mode, the question the bot asked a staff member.
 * ``relay_backlog`` — villagers' messages that could not reach Rasa after every retry.  They
   are relayed, oldest first, as soon as Rasa answers again; a newer message of the same
-  person waits behind them so that the conversation keeps its order.
+  person waits behind them so that the conversation keeps its order.  A bot process claims
+  items for a lease (:meth:`BotStateStore.backlog_claim`), so two replicas never relay the
+  same message; one that fails waits, backing off, while the others go ahead.  Once relayed,
+  an item keeps no text.
+
+What people said and what the bot keeps about them (``bot_state.data``, the backlog's text
+and metadata) is encrypted with the case records' cipher (records/adapters/crypto.py, under
+XIANGYIN_DATA_KEY), handed in where the process starts; rows written before that are read
+as they are.
 
 The tables live in the case database but belong to the bot: their schema is this module's
 :data:`metadata`, migrated by bot/migrations (version table ``bot_alembic_version``) through
@@ -24,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -42,6 +50,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -53,7 +62,7 @@ from sqlalchemy.exc import IntegrityError
 
 from records.domain.clock import Clock, naive_utc
 
-__all__ = ["BacklogItem", "BotStateStore", "metadata", "migrate"]
+__all__ = ["BacklogItem", "BotStateStore", "SecretBox", "backoff", "metadata", "migrate"]
 
 T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -101,8 +110,35 @@ relay_backlog = Table(
     Column("created_at", DateTime, nullable=False),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("delivered_at", DateTime, nullable=True),
+    #: The bot process relaying the item, and until when no other may take it.
+    Column("claimed_by", String(255), nullable=True),
+    Column("lease_until", DateTime, nullable=True),
+    #: After a failed attempt: not tried again before this.
+    Column("next_attempt_at", DateTime, nullable=True),
     Index(None, "sender_id", "delivered_at"),
 )
+
+
+#: The first retry of a failed backlog item, doubling with each failure up to the cap.
+BACKLOG_RETRY_BASE = timedelta(seconds=5)
+BACKLOG_RETRY_CAP = timedelta(minutes=2)
+
+
+class SecretBox(Protocol):
+    """What the store needs of the case records' cipher (records/adapters/crypto.py)."""
+
+    def encrypt(self, value: str | None) -> str | None: ...
+
+    def decrypt(self, stored: str | None) -> str | None: ...
+
+    def encrypt_json(self, value: Any) -> str | None: ...
+
+    def decrypt_json(self, stored: Any) -> Any: ...
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long a backlog item waits after its ``attempts``-th failed attempt."""
+    return min(BACKLOG_RETRY_BASE * 2 ** max(attempts - 1, 0), BACKLOG_RETRY_CAP)
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
@@ -130,9 +166,10 @@ class BacklogItem:
 class BotStateStore:
     """The bot's tables, behind coroutines."""
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    def __init__(self, engine: Engine, clock: Clock, cipher: SecretBox) -> None:
         self.engine = engine
         self.clock = clock
+        self.cipher = cipher
 
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
         """The one place the bot's blocking database work leaves the event loop."""
@@ -182,7 +219,7 @@ class BotStateStore:
             rows = conn.execute(
                 select(bot_state.c.key, bot_state.c.data).where(bot_state.c.kind == kind)
             )
-            return {int(r.key): dict(r.data or {}) for r in rows}
+            return {int(r.key): dict(self.cipher.decrypt_json(r.data) or {}) for r in rows}
 
     async def load_state(self, kind: str) -> dict[int, dict[Any, Any]]:
         """Every stored user's (``kind="user"``) or chat's (``"chat"``) data."""
@@ -195,7 +232,12 @@ class BotStateStore:
                     delete(bot_state).where(bot_state.c.kind == kind, bot_state.c.key == key)
                 )
                 return
-            values = {"kind": kind, "key": key, "data": data, "updated_at": self._now()}
+            values = {
+                "kind": kind,
+                "key": key,
+                "data": self.cipher.encrypt_json(data),
+                "updated_at": self._now(),
+            }
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             statement = dialect.insert(bot_state).values(**values)
             conn.execute(
@@ -223,8 +265,8 @@ class BotStateStore:
                 insert(relay_backlog).values(
                     sender_id=sender_id,
                     chat_id=chat_id,
-                    text=text_,
-                    message_metadata=dict(message_metadata),
+                    text=self.cipher.encrypt(text_),
+                    message_metadata=self.cipher.encrypt_json(dict(message_metadata)),
                     created_at=self._now(),
                     attempts=0,
                 )
@@ -252,41 +294,150 @@ class BotStateStore:
         """Does this person have messages still waiting for Rasa?"""
         return await self._run(self._backlog_has, sender_id)
 
-    def _backlog_due(self, limit: int) -> list[BacklogItem]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(relay_backlog)
-                .where(relay_backlog.c.delivered_at.is_(None))
-                .order_by(relay_backlog.c.id)
-                .limit(limit)
-            ).all()
-        return [
-            BacklogItem(
-                r.id, r.sender_id, int(r.chat_id), r.text, r.message_metadata or {}, r.attempts
+    def _backlog_claim(self, worker: str, lease: timedelta, limit: int) -> list[BacklogItem]:
+        now = self._now()
+        c = relay_backlog.c
+
+        def waiting_and_free(t: Any) -> Any:
+            return (t.delivered_at.is_(None), or_(t.claimed_by.is_(None), t.lease_until < now))
+
+        queued = relay_backlog.alias("queued")
+        candidates = (
+            select(queued.c.id)
+            .where(
+                *waiting_and_free(queued.c),
+                or_(queued.c.next_attempt_at.is_(None), queued.c.next_attempt_at <= now),
             )
-            for r in rows
-        ]
-
-    async def backlog_due(self, limit: int = 100) -> list[BacklogItem]:
-        """Waiting messages, oldest first (per person that is their order of sending)."""
-        return await self._run(self._backlog_due, limit)
-
-    def _backlog_mark(self, item_id: int, delivered: bool) -> None:
-        values: dict[str, Any] = (
-            {"delivered_at": self._now()}
-            if delivered
-            else {"attempts": relay_backlog.c.attempts + 1}
+            .order_by(queued.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer anyway
         )
         with self.engine.begin() as conn:
-            conn.execute(update(relay_backlog).where(relay_backlog.c.id == item_id).values(**values))
+            # Waiting and free again on the row itself: a process that waited for another's
+            # claim to commit sees the row taken and leaves it.
+            conn.execute(
+                update(relay_backlog)
+                .where(c.id.in_(candidates), *waiting_and_free(c))
+                .values(claimed_by=worker, lease_until=now + lease)
+            )
+            mine = conn.execute(
+                select(relay_backlog)
+                .where(c.claimed_by == worker, c.delivered_at.is_(None))
+                .order_by(c.id)
+            ).all()
+            if not mine:
+                return []
+            queues = conn.execute(
+                select(c.id, c.sender_id)
+                .where(c.delivered_at.is_(None), c.sender_id.in_(sorted({r.sender_id for r in mine})))
+                .order_by(c.id)
+            ).all()
+            # A person's messages go in order: only a run from their oldest waiting message is
+            # ours to relay; what sits behind another's claim (or a backing-off message) waits.
+            ours = {r.id for r in mine}
+            relayable: set[int] = set()
+            stopped: set[str] = set()
+            for row in queues:
+                if row.sender_id in stopped:
+                    continue
+                if row.id in ours:
+                    relayable.add(row.id)
+                else:
+                    stopped.add(row.sender_id)
+            if ours - relayable:
+                conn.execute(
+                    update(relay_backlog)
+                    .where(c.id.in_(ours - relayable), c.claimed_by == worker)
+                    .values(claimed_by=None, lease_until=None)
+                )
+        return [
+            BacklogItem(
+                r.id,
+                r.sender_id,
+                int(r.chat_id),
+                self.cipher.decrypt(r.text) or "",
+                self.cipher.decrypt_json(r.message_metadata) or {},
+                r.attempts,
+            )
+            for r in mine
+            if r.id in relayable
+        ]
 
-    async def backlog_mark_delivered(self, item_id: int) -> None:
-        """Rasa has the message (and the villager its replies)."""
-        await self._run(self._backlog_mark, item_id, True)
+    async def backlog_claim(
+        self, worker: str, lease: timedelta, limit: int = 50
+    ) -> list[BacklogItem]:
+        """Claim waiting messages for ``worker`` until ``lease`` has passed; oldest first.
 
-    async def backlog_mark_failed(self, item_id: int) -> None:
-        """One more failed attempt (kept; there is no giving up on a villager's words)."""
-        await self._run(self._backlog_mark, item_id, False)
+        Only messages that are due and that no other process holds, and of each person only
+        the run from their oldest waiting message: their order is kept across processes.
+        """
+        return await self._run(self._backlog_claim, worker, lease, limit)
+
+    def _backlog_renew(self, worker: str, lease: timedelta) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(relay_backlog)
+                .where(relay_backlog.c.claimed_by == worker, relay_backlog.c.delivered_at.is_(None))
+                .values(lease_until=self._now() + lease)
+            )
+
+    async def backlog_renew(self, worker: str, lease: timedelta) -> None:
+        """Hold ``worker``'s claims for another ``lease`` (a long pass outlives the first)."""
+        await self._run(self._backlog_renew, worker, lease)
+
+    def _backlog_release(self, worker: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(relay_backlog)
+                .where(relay_backlog.c.claimed_by == worker, relay_backlog.c.delivered_at.is_(None))
+                .values(claimed_by=None, lease_until=None)
+            )
+
+    async def backlog_release(self, worker: str) -> None:
+        """Give up ``worker``'s remaining claims (the end of a pass)."""
+        await self._run(self._backlog_release, worker)
+
+    def _backlog_delivered(self, item_id: int, worker: str) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(relay_backlog)
+                .where(relay_backlog.c.id == item_id, relay_backlog.c.claimed_by == worker)
+                .values(
+                    delivered_at=self._now(),
+                    # Rasa has the words now: the bot keeps none of them.
+                    text="",
+                    message_metadata={},
+                    claimed_by=None,
+                    lease_until=None,
+                )
+            )
+        return bool(result.rowcount)
+
+    async def backlog_mark_delivered(self, item_id: int, worker: str) -> bool:
+        """Rasa has the message: mark it relayed and scrub its text.  False if ``worker`` no
+        longer held it (its lease ran out and another process took it)."""
+        return await self._run(self._backlog_delivered, item_id, worker)
+
+    def _backlog_failed(self, item_id: int, worker: str) -> None:
+        with self.engine.begin() as conn:
+            attempts = conn.execute(
+                select(relay_backlog.c.attempts).where(relay_backlog.c.id == item_id)
+            ).scalar_one()
+            conn.execute(
+                update(relay_backlog)
+                .where(relay_backlog.c.id == item_id, relay_backlog.c.claimed_by == worker)
+                .values(
+                    attempts=attempts + 1,
+                    next_attempt_at=self._now() + backoff(attempts + 1),
+                    claimed_by=None,
+                    lease_until=None,
+                )
+            )
+
+    async def backlog_mark_failed(self, item_id: int, worker: str) -> None:
+        """One more failed attempt: kept (there is no giving up on a villager's words), and
+        not tried again before its back-off has passed."""
+        await self._run(self._backlog_failed, item_id, worker)
 
     def _backlog_count(self) -> int:
         with self.engine.connect() as conn:
@@ -301,3 +452,34 @@ class BotStateStore:
     async def backlog_count(self) -> int:
         """Messages still waiting (for health checks and tests)."""
         return await self._run(self._backlog_count)
+
+    # ----- key rotation -------------------------------------------------------------------
+
+    def _rekey(self) -> int:
+        box, changed = self.cipher, 0
+        with self.engine.begin() as conn:
+            for row in conn.execute(select(bot_state)).all():
+                conn.execute(
+                    update(bot_state)
+                    .where(bot_state.c.kind == row.kind, bot_state.c.key == row.key)
+                    .values(data=box.encrypt_json(box.decrypt_json(row.data)))
+                )
+                changed += 1
+            waiting = relay_backlog.c.delivered_at.is_(None)
+            for row in conn.execute(select(relay_backlog).where(waiting)).all():
+                conn.execute(
+                    update(relay_backlog)
+                    .where(relay_backlog.c.id == row.id)
+                    .values(
+                        text=box.encrypt(box.decrypt(row.text)),
+                        message_metadata=box.encrypt_json(box.decrypt_json(row.message_metadata)),
+                    )
+                )
+                changed += 1
+        return changed
+
+    async def rekey(self) -> int:
+        """Rewrite the bot's encrypted values under the cipher's first key (rows written
+        before encryption are encrypted on the way); how many rows changed.  ``xiangyin cases
+        rekey`` runs it after the case records' own."""
+        return await self._run(self._rekey)

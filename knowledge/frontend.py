@@ -26,6 +26,7 @@ REQUIRED = (
     "unsupported_reply",
     "something_went_wrong",
     "saved_for_later",
+    "too_many_messages",
     "button_expired",
     "button_chosen",
     "choose_button",

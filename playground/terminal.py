@@ -175,7 +175,7 @@ async def play(
         app = build_local_application(
             config,
             async_records,
-            BotStateStore(engine, records.clock),
+            BotStateStore(engine, records.clock, cipher),
             dispatchers(
                 engine,
                 records.clock,

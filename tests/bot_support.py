@@ -116,7 +116,7 @@ async def running_bot(
     app = build_local_application(
         config,
         records,
-        BotStateStore(engine, records.clock),
+        BotStateStore(engine, records.clock, cipher()),
         dispatchers(
             engine,
             records.clock,

@@ -105,7 +105,7 @@ def test_migrate_creates_the_case_tables_and_running_it_again_changes_nothing(en
     with engine.connect() as conn:
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
         assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
-        assert conn.execute(text("SELECT version_num FROM bot_alembic_version")).scalar_one() == "b0001"
+        assert conn.execute(text("SELECT version_num FROM bot_alembic_version")).scalar_one() == "b0002"
 
 
 def test_the_migrations_build_exactly_the_tables_the_code_describes(engine):

@@ -69,6 +69,8 @@ class Settings:
     digest_hour: int = 8
     #: A shared location farther than this from every known village is not guessed at.
     location_max_km: float = 15.0
+    #: Messages one person may send the bot a minute (more are answered once, not relayed).
+    inbound_per_minute: int = 20
     #: Bring the schema to head when a process starts (XIANGYIN_AUTO_MIGRATE=0 turns it off,
     #: for deployments that run `xiangyin cases migrate` before starting several replicas).
     auto_migrate: bool = True
@@ -103,6 +105,7 @@ class Settings:
             asr_url=self.asr_url,
             digest_hour=self.digest_hour,
             location_max_km=self.location_max_km,
+            inbound_per_minute=self.inbound_per_minute,
         )
 
 
@@ -142,6 +145,7 @@ def settings() -> Settings:
         asr_url=os.environ.get("XIANGYIN_ASR_URL") or None,
         digest_hour=int(os.environ.get("XIANGYIN_DIGEST_HOUR", "8")),
         location_max_km=float(os.environ.get("XIANGYIN_LOCATION_MAX_KM", "15")),
+        inbound_per_minute=int(os.environ.get("XIANGYIN_INBOUND_PER_MINUTE", "20")),
         auto_migrate=os.environ.get("XIANGYIN_AUTO_MIGRATE", "1") != "0",
         purge_after_days=int(os.environ["XIANGYIN_PURGE_AFTER_DAYS"])
         if os.environ.get("XIANGYIN_PURGE_AFTER_DAYS", "").strip()

@@ -19,6 +19,7 @@ and upgrades the tables.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from datetime import date
@@ -141,7 +142,9 @@ def _cmd_new_key(args: argparse.Namespace) -> int:
 
 
 def _cmd_rekey(args: argparse.Namespace) -> int:
+    from bot.state_store import BotStateStore
     from records.adapters.crypto import Cipher, DataKeyError, rekey
+    from records.domain.clock import Clock
     from xiangyin.settings import settings
 
     config = settings()
@@ -150,7 +153,10 @@ def _cmd_rekey(args: argparse.Namespace) -> int:
     except DataKeyError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 2
-    changed = rekey(make_engine(args.db or config.database_url), cipher)
+    engine = make_engine(args.db or config.database_url)
+    changed = rekey(engine, cipher)
+    # The bot's own tables (its users' state, messages kept for Rasa) under the same key.
+    changed += asyncio.run(BotStateStore(engine, Clock(), cipher).rekey())
     print(f"{changed} rows now under the first key of XIANGYIN_DATA_KEY")
     return 0
 

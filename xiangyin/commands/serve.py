@@ -85,14 +85,15 @@ def _cmd_bot(args: argparse.Namespace) -> int:
     os.environ.setdefault("PTB_TIMEDELTA", "1")
     engine = open_database(config)
     records = open_records(config, engine)
+    cipher = Cipher(config.data_key)  # the bot's own tables keep people's words encrypted too
     app = build_application(
         config.bot,
         AsyncRecords(records),
-        BotStateStore(engine, records.clock),
+        BotStateStore(engine, records.clock, cipher),
         dispatchers(
             engine,
             records.clock,
-            Cipher(config.data_key),
+            cipher,
             retry_base_s=config.outbox_retry_base_s,
             on_unreachable=records.recipient_unreachable,
         ),
