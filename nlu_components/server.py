@@ -30,6 +30,8 @@ import os
 import sys
 from typing import Any, Mapping
 
+from records.domain.redaction import install_log_redaction
+
 __all__ = ["install", "main"]
 
 
@@ -128,6 +130,7 @@ def secure_arguments(argv: list[str], env: Mapping[str, str]) -> list[str]:
 def main() -> None:
     """`rasa` with the faster validation installed, on the loopback, its API behind a token."""
     install()
+    install_log_redaction()  # phone and ID numbers never reach Rasa's log
     import rasa.core.run
     from rasa.__main__ import main as rasa_main
 

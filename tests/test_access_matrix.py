@@ -426,10 +426,18 @@ def test_someone_elses_number_gets_the_same_answer_as_a_number_nobody_has(who: s
 
 
 class _Chat:
+    """A private chat and the bot that writes into it: what the bot said there."""
+
+    id = 4242
+
     def __init__(self) -> None:
         self.said: list[str] = []
 
-    async def send_message(self, text: str, **kwargs: Any) -> None:
+    def get_bot(self) -> _Chat:
+        return self
+
+    async def send_message(self, chat_id: int, text: str, **kwargs: Any) -> None:
+        assert chat_id == self.id
         self.said.append(text)
 
 

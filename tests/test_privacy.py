@@ -130,3 +130,17 @@ async def test_no_name_phone_or_id_number_is_left_in_clear_anywhere(server, rasa
     for where, content in places.items():
         for secret in secrets_of(VILLAGER) + secrets_of(FILED_FOR):
             assert secret not in content, f"{secret} in {where}"
+
+
+def test_whatever_logs_a_phone_or_id_number_logs_it_masked(caplog):
+    from records.domain.redaction import install_log_redaction
+
+    install_log_redaction()
+    install_log_redaction()  # twice is once
+    caplog.set_level(logging.INFO)
+    logging.getLogger("rasa.core.processor").info(
+        "Received user message '%s'", f"我电话{VILLAGER['phone']} 身份证{VILLAGER['id']}"
+    )
+    logged = caplog.text
+    assert VILLAGER["phone"] not in logged and VILLAGER["id"] not in logged
+    assert "136****5588" in logged and "5323**********0023" in logged

@@ -139,6 +139,9 @@ def run_playground(rasa_url: str) -> int:
 
     log_file = PROJECT_ROOT / "logs" / "playground.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    from records.domain.redaction import install_log_redaction
+
+    install_log_redaction()
     logging.basicConfig(
         filename=log_file, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )

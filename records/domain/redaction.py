@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["mask_id_number", "mask_phone", "redact"]
+__all__ = ["install_log_redaction", "mask_id_number", "mask_phone", "redact"]
 
 
 def mask_phone(phone: str | None) -> str:
@@ -37,3 +37,28 @@ def redact(text: str) -> str:
         return text
     text = _ID_NUMBER.sub(lambda m: mask_id_number(m.group(0)), text)
     return _PHONE_IN_TEXT.sub(lambda m: mask_phone(re.sub(r"\D", "", m.group(0))[-11:]), text)
+
+
+def install_log_redaction() -> None:
+    """Mask phone and ID numbers in every log record this process makes, whoever logs it
+    (our code, Rasa, rasa_sdk, Sanic, PTB) and whatever handler writes it: the record
+    factory redacts the formatted message as the record is made.  Idempotent."""
+    import logging
+
+    make = logging.getLogRecordFactory()
+    if getattr(make, "redacting", False):
+        return
+
+    def redacting_record(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string: leave it to logging to report
+            return record
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return record
+
+    redacting_record.redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(redacting_record)

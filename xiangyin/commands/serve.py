@@ -51,6 +51,9 @@ NO_DATA_KEY = (
 
 
 def _logging() -> None:
+    from records.domain.redaction import install_log_redaction
+
+    install_log_redaction()  # phone and ID numbers never reach a log, whoever logs them
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO
     )
@@ -74,7 +77,7 @@ def _cmd_bot(args: argparse.Namespace) -> int:
     if not config.telegram_token:
         print("TELEGRAM_BOT_TOKEN is not set", file=sys.stderr)
         return 2
-    if config.telegram_webhook_url and not config.telegram_webhook_secret:
+    if config.bot.telegram_webhook_url and not config.bot.telegram_webhook_secret:
         print("webhook mode needs TELEGRAM_WEBHOOK_SECRET", file=sys.stderr)
         return 2
     if not config.data_key:
@@ -94,13 +97,13 @@ def _cmd_bot(args: argparse.Namespace) -> int:
             engine,
             records.clock,
             cipher,
-            retry_base_s=config.outbox_retry_base_s,
+            retry_base_s=config.bot.outbox_retry_base_s,
             on_unreachable=records.recipient_unreachable,
         ),
-        base_url=config.telegram_api_base_url,
-        base_file_url=config.telegram_api_base_file_url,
+        base_url=config.bot.telegram_api_base_url,
+        base_file_url=config.bot.telegram_api_base_file_url,
     )
-    if config.telegram_webhook_url:
+    if config.bot.telegram_webhook_url:
         asyncio.run(run_webhook(app, config.bot))
     else:
         app.run_polling(allowed_updates=Update.ALL_TYPES)
@@ -120,7 +123,7 @@ def _cmd_actions(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _logging()
     engine = open_database(config)
     records = open_records(config, engine)
     configure(ActionContext(AsyncRecords(records), records.knowledge, dialogue_words()))
