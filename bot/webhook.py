@@ -54,6 +54,8 @@ def well_formed(update: Update) -> bool:
     if chat is not None and not (_is_int(chat.id) and isinstance(chat.type, str)):
         return False
     if message is not None:
+        if message.chat is None:  # every message is in a chat; the filters read its type
+            return False
         if not (_is_int(message.message_id) and _is_text(message.text) and _is_text(message.caption)):
             return False
         for entity in (*message.entities, *message.caption_entities):
