@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 import logging
 import signal
 from urllib.parse import urlparse
@@ -33,6 +34,10 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_text(value: object) -> bool:
@@ -61,6 +66,9 @@ def well_formed(update: Update) -> bool:
         for entity in (*message.entities, *message.caption_entities):
             if not (isinstance(entity.type, str) and _is_int(entity.offset) and _is_int(entity.length)):
                 return False
+        place = message.location
+        if place is not None and not all(_is_number(v) for v in (place.latitude, place.longitude)):
+            return False
         replied = message.reply_to_message
         if replied is not None and replied.from_user is not None and not _is_int(replied.from_user.id):
             return False

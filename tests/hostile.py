@@ -289,8 +289,10 @@ def plausible_updates(draw: st.DrawFn) -> dict[str, Any]:
         query: dict[str, Any] = {"id": str(draw(st.integers(1, 2**62))), "from": sender,
                                  "chat_instance": "ci", "data": data}
         if draw(st.booleans()):
+            # The message under a button is the bot's own question (the bot edits it to mark
+            # the choice), never the villager's words.
             query["message"] = {**message, "from": {"id": 1, "is_bot": True, "first_name": "乡音"},
-                                "text": draw(hostile_text())}
+                                "text": draw(st.sampled_from(["您是哪个村的？", "对吗？", ""]))}
         return {"update_id": 1, "callback_query": query}
     if kind == "sticker":
         message["sticker"] = {"file_id": "s", "file_unique_id": "s", "type": "regular",
