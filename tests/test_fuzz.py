@@ -164,7 +164,7 @@ def assert_polite(sent: list[Any]) -> None:
     assert all(looks_polite(t) for t in texts), texts
 
 
-@fuzz_settings(max_examples=60)
+@fuzz_settings(max_examples=120)
 @given(text=hostile_text())
 @example(text="")
 @example(text="\u202e\u0000\u200d")
@@ -187,7 +187,7 @@ def test_any_text_gets_a_short_polite_chinese_answer(bot: BotRig, text: str) -> 
     assert bot.run(bot.state.backlog_count()) == 0
 
 
-@fuzz_settings(max_examples=80)
+@fuzz_settings(max_examples=200)
 @given(update=plausible_updates())
 # Found by the big run: "不是这里" tapped under a message Telegram no longer shows (no message
 # in the tap) failed on editing it.
@@ -207,7 +207,7 @@ def test_any_update_telegram_could_send_is_handled_without_an_error(bot: BotRig,
     assert_polite(sent)
 
 
-@fuzz_settings(max_examples=80)
+@fuzz_settings(max_examples=200)
 @given(update=malformed_updates())
 @example(update={"update_id": 1, "message": "hello"})
 @example(update={"update_id": "1", "message": {"text": "hi"}})
@@ -246,7 +246,7 @@ def test_a_body_that_is_not_json_is_dropped(bot: BotRig, raw: bytes) -> None:
     assert status == 200 and errors == []
 
 
-@fuzz_settings(max_examples=15)
+@fuzz_settings(max_examples=30)
 @given(texts=st.lists(hostile_text(), min_size=1, max_size=6))
 def test_while_rasa_is_down_every_message_is_kept_in_order_and_relayed_later(
     bot: BotRig, texts: list[str]
@@ -362,7 +362,7 @@ def channel() -> Iterator[ChannelRig]:
         rig.close()
 
 
-@fuzz_settings(max_examples=150)
+@fuzz_settings(max_examples=300)
 @given(body=hostile_bodies(), headers=hostile_headers(CHANNEL_SECRET, CHANNEL_HEADER))
 @example(body=b'{"sender": "tg:1", "message": "hi"}', headers={})
 @example(body=b'{"sender": "tg:1", "message": "hi"}', headers={CHANNEL_HEADER: CHANNEL_SECRET})
@@ -437,7 +437,7 @@ def hostile_trackers(draw: st.DrawFn, **fixed: Any) -> Tracker:
                    draw(INTENTS), draw(st.floats(0, 1)), entities=entities, **slots)
 
 
-@fuzz_settings(max_examples=60)
+@fuzz_settings(max_examples=120)
 @given(tracker=hostile_trackers())
 # Found by this test: an "asked" slot that was not a mapping failed the form (AttributeError).
 @example(tracker=in_form("case_form", "facts", "", asked="0"))
@@ -449,7 +449,7 @@ def test_the_form_reads_any_answer_and_any_slot_without_failing(tracker: Tracker
     assert fake.cases == {}  # reading an answer never files
 
 
-@fuzz_settings(max_examples=60)
+@fuzz_settings(max_examples=150)
 @given(tracker=hostile_trackers(form_outcome="file", confirmed=True))
 # Found by this test: a confirmed form without a phone or a place was filed, and so was a
 # list for the facts and "abc" for the phone.
