@@ -27,7 +27,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 help:
 	@echo "make run    — set up if needed and chat with the assistant (terminal)"
 	@echo "make test   — set up if needed, train if the data changed, run every test"
-	@echo "make bench  — NLU per register, simulated villagers, speed, case store, Telegram → results/"
+	@echo "make bench  — NLU per register, simulated villagers, speed, case store, Telegram, fuzz → results/"
 
 $(STAMP): pyproject.toml constraints.txt
 	@if [ -z "$(PYTHON310)" ]; then \
@@ -79,6 +79,7 @@ bench: $(MODEL)
 	$(PY) -m benchmarks.conversations
 	$(PY) -m benchmarks.cases
 	@if [ -f benchmarks/bot.py ]; then $(PY) -m benchmarks.bot; fi
+	$(PY) -m benchmarks.fuzz
 
 lock: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Exact versions resolved for Python 3.10 with rasa 3.6.21 (pip check clean).\n# Regenerate: make lock' > constraints.txt

@@ -8,6 +8,8 @@ the dialogue's words.  Nothing here loads or opens anything on its own.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,8 @@ from rasa_sdk import Tracker
 from knowledge.base import Knowledge
 from knowledge.dialogue import DialogueWords
 from records.api import AsyncRecords
+
+log = logging.getLogger(__name__)
 
 ROUTES = ("petition", "mediation", "legal_aid", "service")
 #: Routes that end in a case (service questions are answered at once).
@@ -132,3 +136,50 @@ def place_ids(tracker: Tracker) -> tuple[str | None, str | None]:
     if not place:
         return None, None
     return (place.township.id if place.township else None, place.village.id if place.village else None)
+
+
+#: Slots of type ``any`` that the actions read as a mapping.
+MAPPING_SLOTS = ("asked",)
+
+
+def _fits(value: Any, spec: Mapping[str, Any]) -> bool:
+    kind = spec.get("type")
+    if kind in ("text", "categorical"):
+        if not isinstance(value, str):
+            return False
+        values = spec.get("values")
+        return kind == "text" or not values or value.lower() in (str(v).lower() for v in values)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "list":
+        return isinstance(value, list)
+    return True
+
+
+def well_typed(tracker: Tracker, domain: Mapping[str, Any]) -> Tracker:
+    """``tracker`` with every slot whose value does not fit its type in domain.yml read as
+    unset (a number for a text, a list for a yes/no, an unknown route …).
+
+    Rasa does not check what a slot holds when it is set (an action's event, a button's
+    ``/inform{...}``, an old tracker store): the form and the filing read only values of the
+    types they were written for, so a wrong one is a question asked again, never a crash or
+    a case with a list for its facts.
+    """
+    specs = domain.get("slots") or {}
+    wrong = [
+        name
+        for name, value in tracker.slots.items()
+        if value is not None
+        and (
+            (name in specs and not _fits(value, specs[name]))
+            or (name in MAPPING_SLOTS and not isinstance(value, Mapping))
+        )
+    ]
+    if not wrong:
+        return tracker
+    log.warning("slots of the wrong type read as unset: %s", ", ".join(sorted(wrong)))
+    checked = tracker.copy()
+    checked.slots = {**tracker.slots, **{name: None for name in wrong}}
+    return checked

@@ -30,7 +30,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import dialogue, knowledge, latest_entity, latest_intent, latest_text
+from actions.common import dialogue, knowledge, latest_entity, latest_intent, latest_text, well_typed
 from actions.facts import find_name, find_other_party, find_phone, read_facts
 from actions.conversation import lookup_cases
 from actions.service import answer_question
@@ -147,6 +147,7 @@ class ValidateCaseForm(FormValidationAction):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[EventType]:
+        tracker = well_typed(tracker, domain)
         requested = tracker.get_slot("requested_slot")
         changes: Dict[str, Any] = {}
         # A new message to read: the form asked something and the villager answered (not the
@@ -656,6 +657,7 @@ class ValidateEmergencyForm(FormValidationAction):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[EventType]:
+        tracker = well_typed(tracker, domain)
         requested = tracker.get_slot("requested_slot")
         text = latest_text(tracker) if answers_a_question(tracker, "emergency_form") else ""
         changes: Dict[str, Any] = {"interruption": "emergency"}

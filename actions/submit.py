@@ -21,7 +21,17 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import CASE_FORM, CASE_SLOTS, context, latest_user_timestamp, place_ids, records
+from actions.common import (
+    CASE_FORM,
+    CASE_ROUTES,
+    CASE_SLOTS,
+    context,
+    latest_user_timestamp,
+    place_ids,
+    records,
+    well_typed,
+)
+from actions.validation import normalize_phone
 from records.domain.deadlines import plain_date
 from records.services.cases import SubmitCase
 
@@ -51,6 +61,21 @@ def submission_key(tracker: Tracker) -> str:
         return f"{tracker.sender_id}:{metadata['message_key']}"
     moment = latest_user_timestamp(tracker) or tracker.latest_message.get("message_id")
     return f"{tracker.sender_id}:{moment or uuid.uuid4().hex}"
+
+
+def unfit_for_filing(tracker: Tracker) -> List[str]:
+    """The slots a case needs that are empty or unusable: the route, the story, a phone that
+    is a phone, a township or village."""
+    missing = []
+    if tracker.get_slot("route") not in CASE_ROUTES:
+        missing.append("route")
+    if not str(tracker.get_slot("facts") or "").strip():
+        missing.append("facts")
+    if not normalize_phone(str(tracker.get_slot("phone") or "")):
+        missing.append("phone")
+    if not str(tracker.get_slot("village") or tracker.get_slot("township") or "").strip():
+        missing.append("village")
+    return missing
 
 
 def first_date(case: Any) -> str:
@@ -97,6 +122,7 @@ class ActionFinishCaseForm(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
+        tracker = well_typed(tracker, domain)
         outcome = tracker.get_slot("form_outcome")
         if outcome == "handoff":
             if tracker.get_slot("interruption") != "paused":
@@ -109,6 +135,13 @@ class ActionFinishCaseForm(Action):
         if outcome != "file" or tracker.get_slot("confirmed") is not True:
             dispatcher.utter_message(response="utter_cancelled")
             return reset_case_slots()
+        missing = unfit_for_filing(tracker)
+        if missing:
+            # Never a case without its story, a phone and a place (the form asks for them;
+            # a tracker that skipped them goes back into the form, which asks again).
+            logger.warning("not filed: %s missing or unusable", ", ".join(missing))
+            return [*(SlotSet(slot, None) for slot in missing), SlotSet("confirmed", None),
+                    SlotSet("form_outcome", None), ActiveLoop(CASE_FORM), FollowupAction(CASE_FORM)]
         return await self.file(dispatcher, tracker)
 
     async def file(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:

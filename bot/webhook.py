@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
+import math
 import logging
 import signal
 from urllib.parse import urlparse
@@ -25,11 +25,57 @@ from telegram.ext import Application
 
 from bot.config import BotConfig
 
-__all__ = ["SECRET_HEADER", "make_webhook_app", "run_webhook"]
+__all__ = ["SECRET_HEADER", "make_webhook_app", "run_webhook", "well_formed"]
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_text(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def well_formed(update: Update) -> bool:
+    """Whether the fields the handlers read have Telegram's types.
+
+    PTB's parser builds objects from whatever JSON it is given (an id may be a list, a text a
+    number); an update that comes in over the webhook is checked here, once, so that no
+    handler has to doubt an id or a text.
+    """
+    if not _is_int(update.update_id):
+        return False
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    if user is not None and not _is_int(user.id):
+        return False
+    if chat is not None and not (_is_int(chat.id) and isinstance(chat.type, str)):
+        return False
+    if message is not None:
+        if message.chat is None:  # every message is in a chat; the filters read its type
+            return False
+        if not (_is_int(message.message_id) and _is_text(message.text) and _is_text(message.caption)):
+            return False
+        for entity in (*message.entities, *message.caption_entities):
+            if not (isinstance(entity.type, str) and _is_int(entity.offset) and _is_int(entity.length)):
+                return False
+        place = message.location
+        if place is not None and not all(_is_number(v) for v in (place.latitude, place.longitude)):
+            return False
+        replied = message.reply_to_message
+        if replied is not None and replied.from_user is not None and not _is_int(replied.from_user.id):
+            return False
+    query = update.callback_query
+    if query is not None and not (isinstance(query.id, str) and _is_text(query.data)):
+        return False
+    return True
 
 
 def make_webhook_app(application: Application, secret: str, path: str) -> web.Application:
@@ -42,10 +88,18 @@ def make_webhook_app(application: Application, secret: str, path: str) -> web.Ap
             return web.Response(status=403)
         try:
             data = await request.json()
+            if not isinstance(data, dict):
+                raise TypeError(f"an update is a JSON object, not {type(data).__name__}")
             update = Update.de_json(data, application.bot)
-        except (json.JSONDecodeError, ValueError, TypeError, KeyError):
-            # Telegram would resend a failed delivery forever: accept and drop garbage.
-            log.warning("webhook body is not an update; dropped")
+            if not well_formed(update):
+                raise TypeError("a field the handlers read has the wrong type")
+        except web.HTTPException:
+            raise  # a body over client_max_size: 413
+        except Exception as exc:  # noqa: BLE001 - whatever PTB's parser trips on
+            # Telegram would resend a failed delivery forever: accept and drop garbage (a
+            # field of the wrong type makes PTB raise AttributeError, a date out of range
+            # OverflowError …: none of it is an update we could answer).
+            log.warning("webhook body is not an update (%s); dropped", type(exc).__name__)
             return web.Response(status=200)
         await application.update_queue.put(update)
         return web.Response(status=200)

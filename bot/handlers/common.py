@@ -232,7 +232,10 @@ async def group_message(update: Update, context: Context) -> None:
         say("group_private_button"), url=f"https://t.me/{context.bot.username}?start=private"
     )
     await message.reply_text(
-        say("group_private_only"), reply_markup=InlineKeyboardMarkup([[button]])
+        say("group_private_only"),
+        reply_markup=InlineKeyboardMarkup([[button]]),
+        # The message may be deleted before the answer comes: answer all the same.
+        allow_sending_without_reply=True,
     )
 
 

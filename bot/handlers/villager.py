@@ -168,8 +168,9 @@ async def location_button(update: Update, context: Context) -> None:
     if query is None:
         return
     await query.answer()
-    with contextlib.suppress(BadRequest):
-        await query.edit_message_reply_markup(None)
+    if isinstance(query.message, Message):  # an old message Telegram no longer shows: not editable
+        with contextlib.suppress(BadRequest):
+            await query.edit_message_reply_markup(None)
     await reply(update, say("location_type_place"))
 
 
