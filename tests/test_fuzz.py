@@ -18,6 +18,7 @@ import functools
 import itertools
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ class BotRig:
         engine = fresh_engine(tmp)
         config = dataclasses.replace(bot_settings(tmp), rasa_url=self.rasa.url)
         self.records = AsyncRecords(store(engine), workers=2)
-        self.state = BotStateStore(engine, self.records.clock)
+        self.state = BotStateStore(engine, self.records.clock, cipher())
         self.app = build_local_application(
             config,
             self.records,
@@ -261,7 +262,8 @@ def test_while_rasa_is_down_every_message_is_kept_in_order_and_relayed_later(
             status, sent, errors = bot.feed(private_text_update(user, text))
             assert status == 200 and errors == []
             assert_polite(sent)
-        kept = bot.run(bot.state.backlog_due(limit=1000))
+        kept = bot.run(bot.state.backlog_claim("fuzz-look", timedelta(minutes=1), limit=1000))
+        bot.run(bot.state.backlog_release("fuzz-look"))
         assert [item.text for item in kept if item.sender_id == f"tg:{user}"] == expected
     finally:
         bot.rasa.down = False
