@@ -1,4 +1,4 @@
-"""The fuzz tests' big run: ``python -m benchmarks.fuzz [--scale 10]``.
+"""The fuzz tests' big run: ``python -m benchmarks.fuzz [--scale 3]``.
 
 Runs the properties of tests/test_fuzz.py (hostile inputs to the bot, the Rasa channel and the
 actions; strategies in tests/hostile.py) with the "bench" profile: random (not derandomized)
@@ -49,8 +49,8 @@ def pytest_sessionfinish(session):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=int, default=int(os.environ.get("FUZZ_SCALE", "10")),
-                        help="examples per test, times the count `make test` runs (default 10)")
+    parser.add_argument("--scale", type=int, default=int(os.environ.get("FUZZ_SCALE", "3")),
+                        help="examples per test, times the count `make test` runs (default 3)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("-k", default="", help="only the tests whose names match (pytest -k)")
     args = parser.parse_args(argv)
