@@ -67,7 +67,12 @@ def chinese_number(text: str) -> float | None:
     return float(number)
 
 
-_AMOUNT = re.compile(rf"({_NUMBER}(?:[万千百])?{_NUMBER}?)\s*多?\s*(万元|万块|万|千块|千元|千|元|块钱|块)")
+# Unambiguous and bounded, so a long run of numerals with no unit costs linear time (the looser
+# "number, 万/千/百, number" pattern backtracked cubically: a 2,000-character message stalled).
+_AMOUNT = re.compile(
+    rf"(\d{{1,12}}(?:\.\d{{1,4}})?(?:[万千百]\d{{0,4}})?|[{_CN_NUMERAL}]{{1,12}})"
+    r"\s*多?\s*(万元|万块|万|千块|千元|千|元|块钱|块)"
+)
 
 
 def read_amount(text: str) -> float | None:
@@ -76,10 +81,12 @@ def read_amount(text: str) -> float | None:
     match = _AMOUNT.search(text or "")
     if not match:
         return None
-    number = chinese_number(match.group(1))
+    said, unit = match.group(1), match.group(2)
+    if unit[0] in "万千" and any(c in "万千百" for c in said):
+        return chinese_number(said + unit[0])  # "1万5千块", "三万五千元": the unit ends the number
+    number = chinese_number(said)
     if number is None:
         return None
-    unit = match.group(2)
     if unit.startswith("万"):
         number *= 10_000
     elif unit.startswith("千"):

@@ -55,3 +55,16 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 def cjk_count(text: str) -> int:
     """How many Chinese characters ``text`` has."""
     return len(_CJK.findall(text or ""))
+
+
+#: The longest message the assistant reads (the bot, the terminal chat and the Rasa channel cut
+#: there): a letter to the county fits, a pasted book does not stall the form.
+MAX_MESSAGE_CHARS = 2000
+#: Control characters other than line breaks and tabs (NUL would fail a PostgreSQL insert).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def message_text(text: str) -> str:
+    """What the assistant reads of a message: control characters dropped, at most
+    MAX_MESSAGE_CHARS."""
+    return _CONTROL.sub("", text)[:MAX_MESSAGE_CHARS]

@@ -18,6 +18,8 @@ from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
 
+from knowledge.text import message_text
+
 class SecretRestInput(RestInput):
     """RestInput that answers only requests carrying the shared secret."""
 
@@ -39,9 +41,12 @@ class SecretRestInput(RestInput):
         return cls(credentials.get("secret") or "", credentials.get("header") or "")
 
     def _extract_message(self, req: Request) -> Optional[Text]:
-        # A number sent as JSON (13987654321 without quotes) is still what was typed.
+        # A number sent as JSON (13987654321 without quotes) is still what was typed.  Control
+        # characters go and a pasted book is cut, as the bot does (knowledge/text.py).
         message = (req.json or {}).get("message")
-        return str(message) if isinstance(message, (int, float)) else message
+        if isinstance(message, (int, float)):
+            return str(message)
+        return message_text(message) if isinstance(message, str) else message
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         webhook = super().blueprint(on_new_message)

@@ -17,8 +17,8 @@ import requests
 
 from bot.config import SECRET_HEADER
 from knowledge.frontend import say
+from knowledge.text import MAX_MESSAGE_CHARS
 
-MAX_MESSAGE_CHARS = 2000
 RETRY_DELAYS = (1.0, 2.0, 4.0)
 EXIT_WORDS = {"退出", "exit", "quit", "/quit", "/exit"}
 

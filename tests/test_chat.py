@@ -8,7 +8,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from playground.chat import MAX_MESSAGE_CHARS, RestClient, prepare, render, run_chat
+from knowledge.text import MAX_MESSAGE_CHARS
+from playground.chat import RestClient, prepare, render, run_chat
 from knowledge.frontend import say
 
 SECRET = "chat-test-secret"

@@ -32,11 +32,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from telegram.error import TelegramError
 
 from bot.app import build_local_application
-from bot.handlers.common import MAX_MESSAGE_CHARS, MEANINGFUL
+from bot.handlers.common import MEANINGFUL
 from bot.rasa_client import RasaClient
 from bot.relay import flush_backlog
 from bot.state_store import BotStateStore
 from bot.webhook import SECRET_HEADER, make_webhook_app
+from knowledge.text import MAX_MESSAGE_CHARS, message_text
 from playground.localapi import FakeBotApi
 from records.adapters.outbox import dispatchers
 from records.api import AsyncRecords
@@ -435,7 +436,10 @@ def hostile_trackers(draw: st.DrawFn, **fixed: Any) -> Tracker:
     entities = draw(st.lists(st.fixed_dictionaries(
         {"entity": st.sampled_from(["village", "township", "dispute_type", "phone", "name", "x"]),
          "value": wrong_slot_values()}), max_size=3))
-    return in_form("case_form", draw(st.sampled_from(ASKED)), draw(hostile_text()),
+    # The action server reads what the Rasa channel passes on: controls dropped, at most
+    # MAX_MESSAGE_CHARS (the channel itself is fuzzed with the raw texts above).
+    said = message_text(draw(hostile_text()))
+    return in_form("case_form", draw(st.sampled_from(ASKED)), said,
                    draw(INTENTS), draw(st.floats(0, 1)), entities=entities, **slots)
 
 

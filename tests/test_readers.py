@@ -42,7 +42,9 @@ def test_phone_digits_said_one_by_one(said, digits):
 
 
 @pytest.mark.parametrize("text, yuan", [("欠我三千五百块", 3500), ("两万多", 20000), ("5千元", 5000),
-                                        ("1.5万", 15000), ("没说钱", None)])
+                                        ("1.5万", 15000), ("没说钱", None),
+                                        ("借了他1万5千块", 15000), ("三万五千元", 35000),
+                                        ("一" * 2000, None)])  # a long run of numerals: no stall
 def test_amounts(text, yuan):
     assert read_amount(text) == yuan
 

@@ -17,6 +17,7 @@ from bot.relay import relay_to_rasa
 from bot.render import split_text
 from bot.runtime import BotData, Parts
 from knowledge.frontend import say, status_label
+from knowledge.text import MAX_MESSAGE_CHARS
 from records.domain.deadlines import plain_date
 from records.domain.model import Case
 from records.domain.redaction import redact
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 
 Context = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
 
-MAX_MESSAGE_CHARS = 2000
 #: user_data keys: what the bot asked this staff member, and whom an agent is filing for
 #: (``{"name": 姓名, "key": random}``: the key, never the name, is in the conversation id).
 AWAITING = "awaiting"
