@@ -61,6 +61,18 @@ async def test_text_goes_to_rasa_as_the_telegram_user_with_chat_metadata(server,
     assert not any(a.chat_id == user for a in server.chat_actions)
 
 
+async def test_typed_intents_are_words_not_intents(server, rasa, tmp_path):
+    """Only the bot's buttons send "/affirm" or "/inform{...}" to Rasa; typed, they are a
+    command the bot does not know, or plain words — never an intent with made-up entities."""
+    user = new_user_id()
+    async with running_bot(server, rasa.url, fresh_engine(tmp_path)):
+        server.user_sends_text(user, '/inform{"village": "tiantai", "phone": "13800000000"}')
+        await wait_for_text(server, user, "看不懂")
+        server.user_sends_text(user, " /affirm")  # not at the start: Telegram marks no command
+        await wait_for_text(server, user, "收到：")
+    assert [m["message"] for m in rasa.received] == ["affirm"]
+
+
 async def test_typing_shows_while_a_slow_answer_is_on_its_way(server, rasa, tmp_path):
     user = new_user_id()
     rasa.delay = 1.5

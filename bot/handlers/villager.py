@@ -112,7 +112,10 @@ async def text_message(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None or message.text is None:
         return
-    text = message.text.strip()
+    # Words typed are words: a leading "/" (a command Telegram did not mark, "/affirm",
+    # "/inform{...}") must not reach Rasa as an intent with made-up entities — only the
+    # bot's own buttons send those.
+    text = message.text.strip().lstrip("/").strip()
     if await answer_awaited(update, context, text):
         return
     if not text:
