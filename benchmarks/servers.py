@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from xiangyin.settings import PROJECT_ROOT, ensure_secret
+from xiangyin.settings import PROJECT_ROOT, ensure_data_key, ensure_secret
 
 RESULTS = PROJECT_ROOT / "results"
 MODEL = PROJECT_ROOT / "models" / "xiangyin.tar.gz"
@@ -42,6 +42,7 @@ def wait_up(url: str, process: subprocess.Popen, params: dict | None = None, tim
 def start(workdir: Path, database_url: str, model: Path = MODEL) -> tuple[list[subprocess.Popen], str]:
     """Both servers on free ports; returns the processes and Rasa's URL."""
     secret = ensure_secret()
+    ensure_data_key()  # the bench's own database, thrown away with its key (unless one is set)
     logs = RESULTS / "bench-logs"
     logs.mkdir(parents=True, exist_ok=True)
     action_port, rasa_port = free_port(), free_port()
@@ -56,7 +57,7 @@ def start(workdir: Path, database_url: str, model: Path = MODEL) -> tuple[list[s
         return subprocess.Popen(args, cwd=PROJECT_ROOT, env=env, start_new_session=True,
                                 stdout=(logs / f"{name}.log").open("ab"), stderr=subprocess.STDOUT)
 
-    actions = spawn("actions", [sys.executable, "-m", "actions.server", "--port", str(action_port)])
+    actions = spawn("actions", [sys.executable, "-m", "xiangyin", "actions", "--port", str(action_port)])
     rasa = spawn("rasa", [sys.executable, "-m", "nlu_components.server", "run", "--enable-api",
                           "--model", str(model), "--port", str(rasa_port),
                           "--credentials", "credentials.yml", "--endpoints", str(endpoints)])
