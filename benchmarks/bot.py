@@ -26,8 +26,6 @@ import json
 import os
 import random
 import re
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,12 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
 
-from xiangyin.settings import PROJECT_ROOT, ensure_secret
+from benchmarks import servers
+from benchmarks.servers import MODEL
+from xiangyin.settings import PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "results"
-MODEL = PROJECT_ROOT / "models" / "xiangyin.tar.gz"
 CASE_NUMBER = re.compile(r"\b[A-Z]{2}-\d{4}-[0-9A-Z]{4}\b")
 MEDIATOR = 999_000_001
 TURN_TIMEOUT_S = 120.0
@@ -57,13 +55,6 @@ SCRIPT: list[tuple[str, str]] = [
 ]
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc), children that exited included."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -78,83 +69,6 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     index = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
     return ordered[index]
-
-
-def wait_up(url: str, process: subprocess.Popen[bytes], timeout: float = 300) -> None:
-    """Poll ``url`` until it answers; raise if the process dies or time runs out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"{url}: server exited ({process.returncode}); see results/bench-logs"
-            )
-        try:
-            if requests.get(url, timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(url)
-
-
-def start_servers(
-    workdir: Path, env: dict[str, str], model: Path = MODEL
-) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], str]:
-    """The action server and Rasa on free ports; returns both and Rasa's URL."""
-    logs = RESULTS / "bench-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    action_port, rasa_port = free_port(), free_port()
-    endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(
-        f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
-        "  headers:\n    X-Xiangyin-Secret: ${XIANGYIN_SECRET}\n"
-    )
-    actions = subprocess.Popen(
-        [sys.executable, "-m", "actions.server", "--port", str(action_port)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=(logs / "actions.log").open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    rasa = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nlu_components.server",
-            "run",
-            "--model",
-            str(model),
-            "--port",
-            str(rasa_port),
-            "--credentials",
-            "credentials.yml",
-            "--endpoints",
-            str(endpoints),
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=(logs / "rasa.log").open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{rasa_port}"
-    wait_up(f"http://127.0.0.1:{action_port}/health", actions)
-    wait_up(f"{url}/", rasa)
-    return actions, rasa, url
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, SIGKILL if it lingers."""
-    import signal
-
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @dataclass
@@ -370,17 +284,14 @@ def main(argv: list[str] | None = None) -> int:
         Scenario("flat_out", args.villagers, args.rounds, 0.0),
     ]
     workdir = Path(tempfile.mkdtemp(prefix="xiangyin-bench-"))
-    ensure_secret()
     database_url = f"sqlite:///{workdir}/bench.db"
-    env = {**os.environ, "DATABASE_URL": database_url, "TF_CPP_MIN_LOG_LEVEL": "2"}
     os.environ["DATABASE_URL"] = database_url  # this process (the bot) uses the same file
-    actions, rasa, rasa_url = start_servers(workdir, env, args.model)
+    (actions, rasa), rasa_url = servers.start(workdir, database_url, args.model)
     try:
         pids = {"rasa": rasa.pid, "actions": actions.pid}
         result = asyncio.run(run(scenarios, rasa_url, database_url, pids))
     finally:
-        stop(rasa)
-        stop(actions)
+        servers.stop([rasa, actions])
     report = {
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "cores": os.cpu_count(),
