@@ -115,7 +115,7 @@ class _CollisionCounter(logging.Handler):
 
 
 def _places() -> list[tuple[str, str]]:
-    knowledge = KNOWLEDGE.knowledge
+    knowledge = KNOWLEDGE
     return [(t.id, v.id) for t in knowledge.townships for v in t.villages]
 
 
