@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from records.adapters.crypto import Cipher
 from records.adapters.orm import (
-    audit_log,
     case_events,
     case_notes,
     case_sessions,
@@ -32,7 +32,9 @@ from records.adapters.orm import (
     evidence,
     outbox,
 )
+from records.adapters.repository import SqlAlchemyAuditLog
 from records.domain.clock import Clock, naive_utc
+from records.domain.staff import AuditEntry
 
 __all__ = ["PURGED_SENDER", "PurgeReport", "purge_closed"]
 
@@ -64,7 +66,8 @@ def purge_closed(
     """Purge every case closed more than ``after_days`` ago and not purged yet."""
     if after_days < MIN_DAYS:
         raise ValueError(f"a retention period under {MIN_DAYS} days is refused")
-    now = naive_utc(clock.now())
+    at = clock.now()
+    now = naive_utc(at)
     cutoff = now - timedelta(days=after_days)
     due = (
         select(cases.c.id, cases.c.number)
@@ -127,14 +130,9 @@ def purge_closed(
                 .where(evidence.c.case_number.in_(numbers))
                 .values(stored_path=None, file_id="", file_unique_id="", sender_id=PURGED_SENDER)
             )
-            conn.execute(
-                insert(audit_log),
-                [
-                    {"at": now, "actor": actor, "action": "purge", "case_number": n,
-                     "details": {"after_days": after_days}}
-                    for n in numbers
-                ],
-            )
+            trail = SqlAlchemyAuditLog(Session(bind=conn))
+            for number in numbers:
+                trail.add(AuditEntry(at, actor, "purge", number, {"after_days": after_days}))
     deleted = 0
     for path in files:  # after the commit: a failed purge never leaves a case without its files
         try:
